@@ -1,0 +1,87 @@
+#include "master/command_line.hpp"
+
+#include <CLI/CLI.hpp>
+#include <array>
+#include <fmt/format.h>
+
+#include "shared/settings.hpp"
+
+namespace corral {
+namespace {
+
+/// Subcommand words kept for the control commands; no option may take these names.
+constexpr std::array reserved_commands{"status", "reload", "scale", "stop", "reopen-logs",
+                                       "upgrade"};
+
+std::string option_help(const setting& s) {
+    return fmt::format("{} [default: {}{}{}] [env: {}]", s.help, s.default_value,
+                       s.unit.empty() ? "" : " ", s.unit, environment_variable(s));
+}
+
+}  // namespace
+
+command_line parse_command_line(int argc, const char* const* argv) {
+    command_line result;
+    std::vector<std::string> words(argv + 1, argv + argc);
+    if (auto dashes = std::find(words.begin(), words.end(), "--"); dashes != words.end()) {
+        result.sources.worker_command.assign(dashes + 1, words.end());
+        words.erase(dashes, words.end());
+        if (result.sources.worker_command.empty())
+            throw usage_error("`--` must be followed by the worker command");
+    }
+    if (!words.empty() && std::find(reserved_commands.begin(), reserved_commands.end(),
+                                    words.front()) != reserved_commands.end())
+        throw usage_error("`corral " + words.front() +
+                          "` is a control command that this version does not have yet");
+
+    CLI::App app{"corral: a pre-fork process manager for async C++ HTTP workers", "corral"};
+    app.footer("Exit status: 0 clean stop, 1 runtime failure, 2 usage or config error, "
+               "3 the first workers could not boot.\nDocs: docs/configuration.md");
+    app.set_version_flag("--version", "corral " CORRAL_VERSION);
+
+    std::string config_file;
+    app.add_option("-c,--config", config_file,
+                   "Config file (TOML) [default: ./corral.toml if present]");
+    std::vector<std::pair<const setting*, std::vector<std::string>>> values;
+    values.reserve(settings().size());
+    std::vector<CLI::Option*> options;
+    for (const auto& s : settings()) {
+        if (s.flags.empty()) continue;
+        auto& storage = values.emplace_back(&s, std::vector<std::string>{}).second;
+        auto* option = app.add_option(std::string(s.flags), storage, option_help(s));
+        bool repeatable = std::holds_alternative<std::vector<std::string> config::*>(s.field) ||
+                          std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
+        option->type_size(1)->allow_extra_args(false);
+        if (!repeatable) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+        options.push_back(option);
+    }
+    bool check = false, print = false, markdown = false;
+    app.add_flag("--check-config", check, "Check the configuration and exit (0 when valid)");
+    app.add_flag("--print-config", print, "Print the effective configuration as TOML and exit");
+    app.add_flag("--print-settings-markdown", markdown, "Print docs/configuration.md")->group("");
+
+    std::vector<const char*> cli_argv{argv[0]};
+    for (const auto& word : words) cli_argv.push_back(word.c_str());
+    try {
+        app.parse(static_cast<int>(cli_argv.size()), cli_argv.data());
+    } catch (const CLI::CallForHelp&) {
+        throw early_exit{app.help()};
+    } catch (const CLI::CallForVersion& e) {
+        throw early_exit{std::string(e.what()) + "\n"};
+    } catch (const CLI::ParseError& e) {
+        throw usage_error(e.what());
+    }
+
+    if (!config_file.empty()) result.sources.file = config_file;
+    result.sources.environment = current_environment();
+    for (std::size_t i = 0; i < values.size(); ++i)
+        if (!values[i].second.empty())
+            result.sources.command_line.push_back(
+                {std::string(values[i].first->name), options[i]->get_name(), values[i].second});
+    if (markdown) result.what = command_line::action::print_settings_markdown;
+    else if (print) result.what = command_line::action::print_config;
+    else if (check) result.what = command_line::action::check_config;
+    return result;
+}
+
+}  // namespace corral

@@ -1,0 +1,168 @@
+#include "master/listeners.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+[[noreturn]] void fail(const char* call, const bind_address& address, int error = errno) {
+    throw std::system_error(error, std::generic_category(),
+                            std::string(call) + " failed while binding " + address.display());
+}
+
+/// Closes the fd unless released: keeps error paths from leaking sockets.
+struct fd_guard {
+    int fd;
+    ~fd_guard() {
+        if (fd >= 0) ::close(fd);
+    }
+    int release() { return std::exchange(fd, -1); }
+};
+
+void set_option(int fd, int level, int option, const bind_address& address) {
+    int on = 1;
+    if (::setsockopt(fd, level, option, &on, sizeof on) != 0) fail("setsockopt()", address);
+}
+
+int bind_tcp(const bind_address& address, int backlog) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    auto port = std::to_string(address.port);
+    if (int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+        throw std::runtime_error("getaddrinfo() failed while binding " + address.display() +
+                                 ": " + ::gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> result(found, ::freeaddrinfo);
+    fd_guard socket_fd{::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (socket_fd.fd < 0) fail("socket()", address);
+    set_option(socket_fd.fd, SOL_SOCKET, SO_REUSEADDR, address);
+    // Lets 0.0.0.0:P and [::]:P be bound side by side.
+    if (found->ai_family == AF_INET6) set_option(socket_fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, address);
+    if (::bind(socket_fd.fd, found->ai_addr, found->ai_addrlen) != 0) fail("bind()", address);
+    if (::listen(socket_fd.fd, backlog) != 0) fail("listen()", address);
+    return socket_fd.release();
+}
+
+sockaddr_un unix_address(const bind_address& address) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    if (address.path.size() >= sizeof un.sun_path) fail("bind()", address, ENAMETOOLONG);
+    std::memcpy(un.sun_path, address.path.c_str(), address.path.size() + 1);
+    return un;
+}
+
+/// An existing socket file is stale when connecting to it is refused: remove it then.
+void remove_stale_socket_file(const bind_address& address, const sockaddr_un& un) {
+    struct stat info {};
+    if (::lstat(address.path.c_str(), &info) != 0) return;
+    if (!S_ISSOCK(info.st_mode))
+        throw std::runtime_error("cannot bind " + address.display() +
+                                 ": the file exists and is not a socket; refusing to replace it");
+    fd_guard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (probe.fd < 0) fail("socket()", address);
+    if (::connect(probe.fd, reinterpret_cast<const sockaddr*>(&un), sizeof un) == 0)
+        throw std::runtime_error("cannot bind " + address.display() +
+                                 ": another process is listening on it");
+    if (errno != ECONNREFUSED) fail("connect() to the existing socket file", address);
+    if (::unlink(address.path.c_str()) != 0) fail("unlink() of the stale socket file", address);
+    log::info("Removed stale socket file {}", address.path);
+}
+
+int bind_unix(const bind_address& address, int backlog) {
+    sockaddr_un un = unix_address(address);
+    remove_stale_socket_file(address, un);
+    fd_guard socket_fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (socket_fd.fd < 0) fail("socket()", address);
+    if (::bind(socket_fd.fd, reinterpret_cast<const sockaddr*>(&un), sizeof un) != 0)
+        fail("bind()", address);
+    if (::listen(socket_fd.fd, backlog) != 0) fail("listen()", address);
+    return socket_fd.release();
+}
+
+int adopt_fd(const bind_address& address) {
+    int type = 0, listening = 0;
+    socklen_t length = sizeof type;
+    if (::getsockopt(address.fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+        fail("getsockopt(SO_TYPE) on the inherited descriptor", address);
+    length = sizeof listening;
+    if (type != SOCK_STREAM ||
+        ::getsockopt(address.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+        !listening)
+        throw std::runtime_error("cannot adopt " + address.display() +
+                                 ": it is not a listening stream socket");
+    if (::fcntl(address.fd, F_SETFD, FD_CLOEXEC) != 0) fail("fcntl(FD_CLOEXEC)", address);
+    return address.fd;
+}
+
+/// A LISTEN_FDNAMES entry: printable, without ':' (the list separator).
+std::string fd_name(const bind_address& address) {
+    std::string name = address.text;
+    for (char& ch : name)
+        if (ch == ':' || ch < 0x21 || ch > 0x7e) ch = '_';
+    return name.substr(0, 255);
+}
+
+}  // namespace
+
+listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog) {
+    listener_set set;
+    for (const auto& text : addresses) {
+        listener item{parse_bind_address(text)};
+        switch (item.address.type) {
+            case bind_address::kind::tcp: item.fd = bind_tcp(item.address, backlog); break;
+            case bind_address::kind::unix_path:
+                item.fd = bind_unix(item.address, backlog);
+                item.owns_socket_file = true;
+                break;
+            case bind_address::kind::inherited_fd: item.fd = adopt_fd(item.address); break;
+        }
+        item.name = fd_name(item.address);
+        set.listeners_.push_back(std::move(item));
+    }
+    return set;
+}
+
+listener_set::listener_set(listener_set&& other) noexcept
+    : listeners_(std::exchange(other.listeners_, {})) {}
+
+listener_set& listener_set::operator=(listener_set&& other) noexcept {
+    if (this != &other) {
+        close_all();
+        listeners_ = std::exchange(other.listeners_, {});
+    }
+    return *this;
+}
+
+listener_set::~listener_set() { close_all(); }
+
+void listener_set::close_all() {
+    for (auto& item : listeners_) {
+        if (item.owns_socket_file) ::unlink(item.address.path.c_str());
+        if (item.fd >= 0) ::close(item.fd);
+    }
+    listeners_.clear();
+}
+
+std::string listener_set::fd_names() const {
+    std::string names;
+    for (const auto& item : listeners_) names += (names.empty() ? "" : ":") + item.name;
+    return names;
+}
+
+}  // namespace corral

@@ -1,0 +1,29 @@
+#pragma once
+// The pidfile: written after binding, refused when it names another live process,
+// removed at a clean stop.
+
+#include <string>
+
+namespace corral {
+
+class pidfile {
+public:
+    /// Writes this process's pid to `path` (atomically, via a temporary file and rename).
+    /// A file naming a dead process, or this one (a container restarted with the same pid),
+    /// is replaced; one naming another live process is an error (std::runtime_error).
+    explicit pidfile(std::string path);
+    /// Removes the file if it still holds this process's pid.
+    ~pidfile();
+    pidfile(const pidfile&) = delete;
+    pidfile& operator=(const pidfile&) = delete;
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// The pid written in a pidfile, or 0 when it is missing or unreadable.
+int read_pidfile(const std::string& path);
+
+}  // namespace corral

@@ -1,0 +1,55 @@
+#pragma once
+// Starting worker processes: Boost.Process v2's fork + exec, with the worker protocol's
+// file descriptors and environment set up in the child between the two.
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "master/listeners.hpp"
+#include "shared/config.hpp"
+
+namespace corral {
+
+/// The program every worker runs, resolved once at start.
+struct worker_command {
+    std::filesystem::path executable;   ///< absolute
+    std::vector<std::string> arguments; ///< argv[1..]
+};
+
+/// `command` as configured (empty = the built-in corral-worker beside this binary), with
+/// argv[0] looked up in `search_path` when it has no '/'. Throws std::runtime_error naming
+/// the program when it does not exist or cannot be executed.
+worker_command resolve_worker_command(const std::vector<std::string>& command,
+                                      const std::string& search_path);
+
+/// What a worker of `generation` finds in its environment: the master's own environment
+/// (less what systemd told the master), the config's [env], the worker-side settings as
+/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* and
+/// CORRAL_GENERATION. LISTEN_PID and WATCHDOG_PID are placeholders filled in the child.
+std::vector<std::string> worker_environment(const std::map<std::string, std::string>& base,
+                                            const config& cfg, const listener_set& listeners,
+                                            const std::string& notify_address, int generation);
+
+class spawner {
+public:
+    spawner(boost::asio::io_context& io, worker_command command);
+
+    /// Forks and execs one worker with `listeners` as fds 3.., stdin on /dev/null and
+    /// stdout/stderr on `log_fd`; returns its pid. Throws std::system_error when the
+    /// program cannot be executed.
+    pid_t spawn(const listener_set& listeners, std::vector<std::string> environment,
+                int log_fd);
+
+    const worker_command& command() const { return command_; }
+
+private:
+    boost::asio::io_context& io_;
+    worker_command command_;
+};
+
+}  // namespace corral

@@ -1,0 +1,74 @@
+#pragma once
+// The master's decisions, as pure functions over the worker table and the clock, so tests
+// can drive them without forking: how many workers to start or retire, which to kill for
+// a missed deadline, and how long to wait after boot failures.
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "master/worker_slot.hpp"
+
+namespace corral {
+
+using seconds_f = std::chrono::duration<double>;
+
+/// What manage_workers() converges on.
+struct supervision_target {
+    int generation = 1;
+    int count = 1;
+};
+
+struct manage_plan {
+    int spawn = 0;               ///< workers to start now
+    std::vector<pid_t> retire;   ///< workers to drain (TERM), oldest first
+};
+
+/// Starts workers while fewer than `count` are booting or ready; retires the oldest while
+/// more are. Draining workers do not count.
+manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target);
+
+struct deadlines {
+    seconds_f boot{30};              ///< booting -> killed
+    seconds_f heartbeat{30};         ///< ready and silent -> SIGABRT
+    seconds_f graceful{30};          ///< draining -> SIGKILL
+    seconds_f abort_grace{5};        ///< SIGABRT ignored -> SIGKILL
+};
+
+enum class overdue_reason { boot_timeout, heartbeat_timeout, drain_timeout, abort_ignored };
+
+struct overdue_worker {
+    pid_t pid;
+    int signal_number;
+    overdue_reason reason;
+    seconds_f waited;
+};
+
+/// The workers past a deadline and the signal each gets now. A worker is listed once per
+/// step: SIGABRT for a missed heartbeat, SIGKILL for the rest and for an ignored SIGABRT.
+std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>& table,
+                                                 const deadlines& limits, time_point now);
+
+/// Exponential backoff with jitter between spawns after boot failures, so a worker that
+/// cannot boot is never respawned in a busy loop. Reset when a worker boots.
+class boot_backoff {
+public:
+    /// `random_fraction` returns a value in [0, 1); the delay is scaled by 0.5 to 1 of it.
+    explicit boot_backoff(std::function<double()> random_fraction,
+                          seconds_f first = seconds_f{0.1}, seconds_f cap = seconds_f{30});
+
+    /// Records a worker that died before READY=1; returns the wait before the next spawn.
+    seconds_f record_failure(time_point now);
+    /// A worker booted: spawn freely again.
+    void record_boot();
+    bool may_spawn(time_point now) const { return now >= next_spawn_; }
+    int consecutive_failures() const { return failures_; }
+
+private:
+    std::function<double()> random_fraction_;
+    seconds_f first_, cap_;
+    int failures_ = 0;
+    time_point next_spawn_{};
+};
+
+}  // namespace corral

@@ -1,0 +1,43 @@
+#pragma once
+// One record per worker process: everything the master knows about it. The worker table
+// is a list of these; every supervision decision reads and writes these fields.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace corral {
+
+using supervision_clock = std::chrono::steady_clock;
+using time_point = supervision_clock::time_point;
+
+enum class worker_state {
+    booting,   ///< spawned, READY=1 not yet received
+    ready,     ///< serving
+    draining,  ///< told to stop (TERM), finishing its requests
+};
+
+const char* to_string(worker_state state);
+
+struct worker_slot {
+    pid_t pid = 0;
+    int generation = 0;
+    worker_state state = worker_state::booting;
+    bool first_generation = false;       ///< one of the workers spawned at start
+    time_point spawned_at{};
+    std::optional<time_point> ready_at;
+    std::optional<time_point> draining_since;
+    std::optional<time_point> last_heartbeat;  ///< none until the first WATCHDOG=1
+    std::optional<time_point> aborted_at;      ///< SIGABRT sent for a missed heartbeat
+    bool killed = false;                       ///< SIGKILL sent
+    std::uint64_t requests = 0;                ///< X_CORRAL_REQUESTS
+    std::uint64_t connections = 0;             ///< X_CORRAL_CONNECTIONS
+    std::string status;                        ///< STATUS=
+
+    bool alive_for_capacity() const { return state != worker_state::draining; }
+};
+
+}  // namespace corral

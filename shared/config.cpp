@@ -1,0 +1,348 @@
+#include "shared/config.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "shared/bind_address.hpp"
+#include "shared/cpu_count.hpp"
+#include "shared/settings.hpp"
+
+extern char** environ;
+
+namespace corral {
+namespace {
+
+/// Where a value came from: a file (then each node knows its line and column) or a label
+/// such as "environment variable CORRAL_WORKERS" or "option --workers".
+struct origin {
+    std::string file;
+    std::string label;
+
+    std::string at(const toml::node& node) const {
+        const auto& begin = node.source().begin;
+        if (file.empty() || !begin) return label;
+        return fmt::format("{}:{}:{}", file, begin.line, begin.column);
+    }
+};
+
+/// A node as TOML text: `"lots"`, `5`, `[ "a" ]`.
+std::string toml_text(const toml::node& node) {
+    std::ostringstream out;
+    node.visit([&](const auto& value) { out << value; });
+    return out.str();
+}
+
+std::string describe(const toml::node& node) {
+    std::ostringstream text;
+    switch (node.type()) {
+        case toml::node_type::string: text << "string "; break;
+        case toml::node_type::integer: text << "integer "; break;
+        case toml::node_type::floating_point: text << "number "; break;
+        case toml::node_type::boolean: text << "boolean "; break;
+        case toml::node_type::array: return "a list";
+        case toml::node_type::table: return "a table";
+        default: text << "value "; break;
+    }
+    text << toml_text(node);
+    return text.str();
+}
+
+[[noreturn]] void fail(const origin& from, const toml::node& node, const setting& s,
+                       std::string_view got) {
+    throw config_error(
+        fmt::format("{}: {}: expected {}, got {}", from.at(node), s.name, expected_description(s), got));
+}
+
+void check_range(const origin& from, const toml::node& node, const setting& s, double value) {
+    if (s.max > s.min && (value < s.min || value > s.max)) fail(from, node, s, describe(node));
+}
+
+void assign_value(int& field, const setting& s, const toml::node& node, const origin& from) {
+    if (auto text = node.value<std::string>(); text && *text == "auto" && s.accepts_auto) {
+        field = available_cpus();
+        return;
+    }
+    if (!node.is_integer()) fail(from, node, s, describe(node));
+    auto value = *node.value<std::int64_t>();
+    check_range(from, node, s, static_cast<double>(value));
+    field = static_cast<int>(value);
+}
+
+void assign_value(double& field, const setting& s, const toml::node& node, const origin& from) {
+    if (!node.is_number()) fail(from, node, s, describe(node));
+    double value = *node.value<double>();
+    check_range(from, node, s, value);
+    field = value;
+}
+
+bool is_choice(std::string_view choices, std::string_view value) {
+    while (!choices.empty()) {
+        auto bar = choices.find('|');
+        if (choices.substr(0, bar) == value) return true;
+        if (bar == std::string_view::npos) break;
+        choices.remove_prefix(bar + 1);
+    }
+    return false;
+}
+
+void assign_value(std::string& field, const setting& s, const toml::node& node,
+                  const origin& from) {
+    auto value = node.value<std::string>();
+    if (!value || (!s.choices.empty() && !is_choice(s.choices, *value)))
+        fail(from, node, s, describe(node));
+    field = *value;
+}
+
+void assign_value(std::vector<std::string>& field, const setting& s, const toml::node& node,
+                  const origin& from) {
+    const auto* array = node.as_array();
+    if (!array) fail(from, node, s, describe(node));
+    std::vector<std::string> values;
+    for (const auto& element : *array) {
+        auto value = element.value<std::string>();
+        if (!value) fail(from, element, s, "a list holding " + describe(element));
+        values.push_back(*value);
+    }
+    if (s.name == "bind") {
+        if (values.empty()) fail(from, node, s, "an empty list");
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            try {
+                parse_bind_address(values[i]);
+            } catch (const std::invalid_argument& e) {
+                throw config_error(fmt::format("{}: bind: invalid address \"{}\": {}",
+                                               from.at(*array->get(i)), values[i], e.what()));
+            }
+        }
+    }
+    field = std::move(values);
+}
+
+void assign_value(std::map<std::string, std::string>& field, const setting& s,
+                  const toml::node& node, const origin& from) {
+    const auto* table = node.as_table();
+    if (!table) fail(from, node, s, describe(node));
+    for (const auto& [key, value] : *table) {
+        auto text = value.value<std::string>();
+        if (!text) fail(from, value, s, "key " + std::string(key.str()) + " = " + describe(value));
+        field[std::string(key.str())] = *text;
+    }
+}
+
+void assign(config& cfg, const setting& s, const toml::node& node, const origin& from) {
+    std::visit([&](auto member) { assign_value(cfg.*member, s, node, from); }, s.field);
+}
+
+toml::table read_file(const std::filesystem::path& path) {
+    std::ifstream stream(path);
+    if (!stream)
+        throw config_error(fmt::format("cannot read config file {}: {}", path.string(),
+                                       std::strerror(errno)));
+    try {
+        return toml::parse(stream, path.string());
+    } catch (const toml::parse_error& e) {
+        const auto& begin = e.source().begin;
+        throw config_error(fmt::format("{}:{}:{}: invalid TOML: {}", path.string(),
+                                       begin.line, begin.column, e.description()));
+    }
+}
+
+void apply_file(config& cfg, const std::filesystem::path& path) {
+    toml::table document = read_file(path);
+    origin from{path.string(), ""};
+    for (const auto& [key, node] : document) {
+        const setting* s = find_setting(key.str());
+        if (!s) {
+            auto hint = closest_setting_name(key.str());
+            throw config_error(fmt::format(
+                "{}:{}:{}: unknown setting \"{}\"{}", from.file, key.source().begin.line,
+                key.source().begin.column, key.str(),
+                hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
+        }
+        assign(cfg, *s, node, from);
+    }
+    cfg.file = path;
+}
+
+bool holds_string(const setting& s) {
+    return std::holds_alternative<std::string config::*>(s.field);
+}
+
+bool holds_list(const setting& s) {
+    return std::holds_alternative<std::vector<std::string> config::*>(s.field);
+}
+
+/// Turns text from the environment or the command line into a TOML node: strings are taken
+/// as they are; other types are read as a TOML value, falling back to the plain text (a
+/// single-entry list for lists) so that the error, if any, shows what was given.
+toml::table text_as_node(const setting& s, const std::string& text) {
+    toml::table holder;
+    if (!holds_string(s)) {
+        try {
+            holder = toml::parse("value = " + text);
+            if (!holds_list(s) || holder["value"].is_array()) return holder;
+        } catch (const toml::parse_error&) {
+        }
+    }
+    if (holds_list(s))
+        holder.insert_or_assign("value", toml::array{text});
+    else
+        holder.insert_or_assign("value", text);
+    return holder;
+}
+
+void apply_text(config& cfg, const setting& s, const std::string& text, const origin& from) {
+    toml::table holder = text_as_node(s, text);
+    assign(cfg, s, *holder.get("value"), from);
+}
+
+void apply_environment(config& cfg, const std::map<std::string, std::string>& environment) {
+    for (const auto& s : settings()) {
+        auto name = environment_variable(s);
+        if (auto found = environment.find(name); found != environment.end())
+            apply_text(cfg, s, found->second, {"", "environment variable " + name});
+    }
+}
+
+void apply_env_pairs(config& cfg, const command_line_value& given) {
+    for (const auto& pair : given.values) {
+        auto equals = pair.find('=');
+        if (equals == std::string::npos || equals == 0)
+            throw config_error(
+                fmt::format("option {}: env: expected KEY=VALUE, got \"{}\"", given.flag, pair));
+        cfg.env[pair.substr(0, equals)] = pair.substr(equals + 1);
+    }
+}
+
+void apply_command_line(config& cfg, const std::vector<command_line_value>& command_line) {
+    for (const auto& given : command_line) {
+        const setting* s = find_setting(given.setting);
+        if (!s || given.values.empty()) continue;
+        origin from{"", "option " + given.flag};
+        if (s->name == "env") {
+            apply_env_pairs(cfg, given);
+        } else if (holds_list(*s)) {
+            toml::table holder;
+            toml::array values;
+            for (const auto& value : given.values) values.push_back(value);
+            holder.insert_or_assign("value", std::move(values));
+            assign(cfg, *s, *holder.get("value"), from);
+        } else {
+            apply_text(cfg, *s, given.values.back(), from);
+        }
+    }
+}
+
+config defaults(const std::map<std::string, std::string>& environment) {
+    config cfg;
+    for (const auto& s : settings()) {
+        toml::table holder = toml::parse("value = " + std::string(s.default_value));
+        assign(cfg, s, *holder.get("value"), {"", "default"});
+    }
+    if (auto found = environment.find("WEB_CONCURRENCY"); found != environment.end())
+        apply_text(cfg, *find_setting("workers"), found->second,
+                   {"", "environment variable WEB_CONCURRENCY"});
+    return cfg;
+}
+
+/// A TOML node holding a setting's current value, for printing.
+toml::table value_as_node(const config& cfg, const setting& s) {
+    toml::table holder;
+    std::visit(
+        [&](auto member) {
+            const auto& value = cfg.*member;
+            using value_type = std::remove_cvref_t<decltype(value)>;
+            if constexpr (std::is_same_v<value_type, double>) {
+                if (value == std::floor(value) && std::abs(value) < 1e15)
+                    holder.insert_or_assign("value", static_cast<std::int64_t>(value));
+                else
+                    holder.insert_or_assign("value", value);
+            } else if constexpr (std::is_same_v<value_type, std::vector<std::string>>) {
+                toml::array array;
+                for (const auto& element : value) array.push_back(element);
+                holder.insert_or_assign("value", std::move(array));
+            } else if constexpr (std::is_same_v<value_type, std::map<std::string, std::string>>) {
+                toml::table table;
+                for (const auto& [key, element] : value) table.insert_or_assign(key, element);
+                holder.insert_or_assign("value", std::move(table));
+            } else {
+                holder.insert_or_assign("value", value);
+            }
+        },
+        s.field);
+    return holder;
+}
+
+}  // namespace
+
+config load_config(const config_sources& sources) {
+    config cfg = defaults(sources.environment);
+    if (sources.file)
+        apply_file(cfg, *sources.file);
+    else if (sources.look_for_default_file && std::filesystem::exists("corral.toml"))
+        apply_file(cfg, "corral.toml");
+    apply_environment(cfg, sources.environment);
+    apply_command_line(cfg, sources.command_line);
+    if (!sources.worker_command.empty()) cfg.worker_command = sources.worker_command;
+    return cfg;
+}
+
+std::map<std::string, std::string> current_environment() {
+    std::map<std::string, std::string> environment;
+    for (char** entry = environ; entry && *entry; ++entry) {
+        std::string_view text(*entry);
+        auto equals = text.find('=');
+        if (equals != std::string_view::npos)
+            environment.emplace(text.substr(0, equals), text.substr(equals + 1));
+    }
+    return environment;
+}
+
+std::string print_config(const config& cfg) {
+    std::ostringstream out;
+    if (cfg.file) out << "# effective configuration; file: " << cfg.file->string() << "\n";
+    const setting* env = nullptr;
+    for (const auto& s : settings()) {
+        if (std::holds_alternative<std::map<std::string, std::string> config::*>(s.field)) {
+            env = &s;  // a table must come after every top-level key
+            continue;
+        }
+        out << s.name << " = " << toml_text(*value_as_node(cfg, s).get("value")) << "\n";
+    }
+    if (env) {
+        out << "\n[" << env->name << "]\n";
+        toml::table holder = value_as_node(cfg, *env);
+        for (const auto& [key, value] : *holder.get("value")->as_table())
+            out << toml::table{{key, value}};
+        if (!holder.get("value")->as_table()->empty()) out << "\n";
+    }
+    return out.str();
+}
+
+std::vector<std::string> worker_setting_variables(const config& cfg) {
+    std::vector<std::string> variables;
+    for (const auto& s : settings()) {
+        if (!s.for_workers) continue;
+        std::string text = std::visit(
+            [&](auto member) -> std::string {
+                const auto& value = cfg.*member;
+                using value_type = std::remove_cvref_t<decltype(value)>;
+                if constexpr (std::is_same_v<value_type, std::string>)
+                    return value;
+                else if constexpr (std::is_arithmetic_v<value_type>)
+                    return fmt::format("{}", value);
+                else
+                    return toml_text(*value_as_node(cfg, s).get("value"));
+            },
+            s.field);
+        variables.push_back(environment_variable(s) + "=" + text);
+    }
+    return variables;
+}
+
+}  // namespace corral

@@ -1,0 +1,69 @@
+#pragma once
+// The effective configuration and how it is assembled from its four layers:
+// defaults < config file < environment < command line.
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace corral {
+
+/// Every setting's value. Which setting fills which field, with its default, unit and help,
+/// is written once, in the table of settings.cpp.
+struct config {
+    std::vector<std::string> bind;                 ///< listen addresses
+    int workers = 1;                               ///< worker processes ("auto" resolved)
+    double timeout = 30;                           ///< seconds without a heartbeat
+    double graceful_timeout = 30;                  ///< seconds a stopping worker may drain
+    double boot_timeout = 30;                      ///< seconds until READY=1
+    int backlog = 2048;                            ///< listen() queue length
+    std::string pidfile;                           ///< "" = none
+    std::string chdir;                             ///< "" = stay
+    std::map<std::string, std::string> env;        ///< extra worker environment
+    std::string loglevel = "info";                 ///< debug .. critical
+    std::string errorlog = "-";                    ///< "-" = stderr
+    std::string accesslog;                         ///< "" = off, "-" = stderr
+    double keepalive = 5;                          ///< seconds an idle connection stays open
+    std::vector<std::string> worker_command;       ///< empty = the built-in corral-worker
+
+    std::optional<std::filesystem::path> file;     ///< the config file that was read, if any
+};
+
+/// A config problem, with where it was found (file:line:column, variable or flag) in the text.
+struct config_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// A value given on the command line for one setting: one entry, or several for a list.
+struct command_line_value {
+    std::string setting;              ///< setting name, e.g. "bind"
+    std::string flag;                 ///< as typed, for messages, e.g. "--bind"
+    std::vector<std::string> values;  ///< one per occurrence of the flag
+};
+
+/// Everything a configuration is built from. Kept so a reload can build it again.
+struct config_sources {
+    std::optional<std::filesystem::path> file{};        ///< -c FILE
+    bool look_for_default_file = true;                  ///< read ./corral.toml if there
+    std::map<std::string, std::string> environment{};   ///< the process environment
+    std::vector<command_line_value> command_line{};     ///< flags, in the order given
+    std::vector<std::string> worker_command{};          ///< after `--`
+};
+
+/// Builds the effective configuration; throws config_error naming the file, line, column,
+/// key, what was expected and what was found.
+config load_config(const config_sources& sources);
+
+/// The process environment as a map.
+std::map<std::string, std::string> current_environment();
+
+/// The effective configuration as a TOML document that load_config reads back unchanged.
+std::string print_config(const config& cfg);
+
+/// The worker-side settings as `CORRAL_<NAME>=value` entries for a worker's environment.
+std::vector<std::string> worker_setting_variables(const config& cfg);
+
+}  // namespace corral

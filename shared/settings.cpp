@@ -1,0 +1,163 @@
+#include "shared/settings.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace corral {
+namespace {
+
+using c = config;
+
+// clang-format off
+const std::array settings_table{
+    setting{.name = "bind", .field = &c::bind, .default_value = R"(["127.0.0.1:8000"])",
+            .flags = "-b,--bind",
+            .help = "Addresses to listen on: HOST:PORT, [V6]:PORT, unix:PATH or fd://N."},
+    setting{.name = "workers", .field = &c::workers, .default_value = "1", .unit = "processes",
+            .flags = "-w,--workers",
+            .help = "Worker processes; \"auto\" = the CPUs corral may run on. "
+                    "Default: $WEB_CONCURRENCY, else 1.",
+            .min = 1, .max = 4096, .accepts_auto = true},
+    setting{.name = "worker_command", .field = &c::worker_command, .default_value = "[]",
+            .help = "Worker program and arguments (`corral -- COMMAND ARGS...`); "
+                    "empty = the built-in corral-worker."},
+    setting{.name = "timeout", .field = &c::timeout, .default_value = "30", .unit = "seconds",
+            .flags = "-t,--timeout",
+            .help = "A worker silent for longer than this after its first heartbeat is killed.",
+            .min = 0.1, .max = 86400},
+    setting{.name = "graceful_timeout", .field = &c::graceful_timeout, .default_value = "30",
+            .unit = "seconds", .flags = "--graceful-timeout",
+            .help = "How long a stopping worker may finish its requests before SIGKILL.",
+            .min = 0, .max = 86400, .for_workers = true},
+    setting{.name = "boot_timeout", .field = &c::boot_timeout, .default_value = "30",
+            .unit = "seconds", .flags = "--boot-timeout",
+            .help = "How long a new worker may take to send READY=1 before it is killed.",
+            .min = 0.1, .max = 86400},
+    setting{.name = "backlog", .field = &c::backlog, .default_value = "2048",
+            .unit = "connections", .flags = "--backlog",
+            .help = "Length of each listener's queue of connections not yet accepted.",
+            .min = 1, .max = 65535},
+    setting{.name = "keepalive", .field = &c::keepalive, .default_value = "5", .unit = "seconds",
+            .flags = "--keep-alive",
+            .help = "How long a worker keeps an idle keep-alive connection open.",
+            .min = 0, .max = 3600, .for_workers = true},
+    setting{.name = "pidfile", .field = &c::pidfile, .default_value = R"("")",
+            .flags = "-p,--pid", .help = "Write the master's pid to this file; \"\" = none."},
+    setting{.name = "chdir", .field = &c::chdir, .default_value = R"("")",
+            .flags = "--chdir",
+            .help = "Change to this directory before binding and spawning; \"\" = stay."},
+    setting{.name = "loglevel", .field = &c::loglevel, .default_value = R"("info")",
+            .flags = "--log-level", .help = "The least severe messages that are logged.",
+            .choices = "debug|info|warning|error|critical", .for_workers = true},
+    setting{.name = "errorlog", .field = &c::errorlog, .default_value = R"("-")",
+            .flags = "--error-logfile",
+            .help = "Where the master and the workers log; \"-\" = stderr."},
+    setting{.name = "accesslog", .field = &c::accesslog, .default_value = R"("")",
+            .flags = "--access-logfile",
+            .help = "Where workers log requests; \"-\" = stderr, \"\" = off.",
+            .for_workers = true},
+    setting{.name = "env", .field = &c::env, .default_value = "{}", .flags = "-e,--env",
+            .help = "Extra environment variables for the workers (`-e KEY=VALUE`)."},
+};
+// clang-format on
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string markdown_escape(std::string_view text) {
+    std::string out;
+    for (char ch : text) {
+        if (ch == '|') out += '\\';
+        out += ch;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::span<const setting> settings() { return settings_table; }
+
+const setting* find_setting(std::string_view name) {
+    for (const auto& s : settings_table)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+std::string_view closest_setting_name(std::string_view name) {
+    std::string_view best;
+    std::size_t best_distance = 3;  // more edits than this is not a typo
+    for (const auto& s : settings_table) {
+        auto distance = edit_distance(name, s.name);
+        if (distance < best_distance) best = s.name, best_distance = distance;
+    }
+    return best;
+}
+
+std::string environment_variable(const setting& s) {
+    std::string name = "CORRAL_";
+    for (char ch : s.name) name += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return name;
+}
+
+std::string expected_description(const setting& s) {
+    std::string text = std::visit(
+        [&](auto member) -> std::string {
+            using value_type = std::remove_cvref_t<decltype(config{}.*member)>;
+            if constexpr (std::is_same_v<value_type, int>)
+                return s.accepts_auto ? "an integer or \"auto\"" : "an integer";
+            else if constexpr (std::is_same_v<value_type, double>)
+                return s.unit == "seconds" ? "a number of seconds" : "a number";
+            else if constexpr (std::is_same_v<value_type, std::string>)
+                return s.choices.empty() ? "a string" : "one of " + std::string(s.choices);
+            else if constexpr (std::is_same_v<value_type, std::vector<std::string>>)
+                return "a list of strings";
+            else
+                return "a table of strings";
+        },
+        s.field);
+    if (s.max > s.min) text += fmt::format(" from {} to {}", s.min, s.max);
+    return text;
+}
+
+std::string settings_markdown() {
+    std::string out =
+        "# Configuration\n\n"
+        "<!-- Generated from the settings table in shared/settings.cpp by "
+        "`corral --print-settings-markdown`; a test checks that they agree. -->\n\n"
+        "Each setting can be given, from lowest to highest precedence, as its default, in the "
+        "config file (`-c FILE`, else `./corral.toml` when present), in the environment as "
+        "`CORRAL_<NAME>` (lists and tables written as TOML values, e.g. "
+        "`CORRAL_BIND='[\"[::1]:8000\"]'`; a plain string needs no quotes), and on the command "
+        "line. A list given on the command line replaces the file's list; `-e` adds to the "
+        "file's `[env]`. `WEB_CONCURRENCY` sets the default worker count, as in Gunicorn.\n\n"
+        "Settings marked *worker* are also passed to each worker as `CORRAL_<NAME>`.\n\n"
+        "| key | flag | environment | default | unit | accepts | description |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n";
+    for (const auto& s : settings_table) {
+        std::string flags = s.flags.empty() ? "" : "`" + std::string(s.flags) + "`";
+        if (auto comma = flags.find(','); comma != std::string::npos)
+            flags.replace(comma, 1, "`, `");
+        out += fmt::format("| `{}` | {} | `{}` | `{}` | {} | {} | {}{} |\n", s.name, flags,
+                           environment_variable(s), markdown_escape(s.default_value), s.unit,
+                           markdown_escape(expected_description(s)), markdown_escape(s.help),
+                           s.for_workers ? " *worker*" : "");
+    }
+    return out;
+}
+
+}  // namespace corral

@@ -1,0 +1,91 @@
+"""How corral reads its settings: config file, environment, command line, and their errors."""
+
+import os
+import re
+import sys
+import tomllib
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import CorralTestCase, accepts_connections, free_port
+
+
+class BadConfigFiles(CorralTestCase):
+
+    def assert_config_error(self, master, path, line, key):
+        self.assertEqual(master.returncode, 2)
+        self.assertRegex(master.log(), rf"corral: error: {re.escape(path)}:{line}:\d+: .*\b{key}\b")
+
+    def test_a_value_of_the_wrong_type_names_file_line_and_key_and_binds_nothing(self):
+        """workers = "lots" on line 3: exit 2, an error naming FILE:3 and workers, no listener."""
+        port = free_port()
+        path = self.write_file("corral.toml", "# workers cannot be a word\n"
+                                              f'bind = ["127.0.0.1:{port}"]\n'
+                                              'workers = "lots"\n')
+
+        master = self.run_corral("-c", path)
+
+        self.assert_config_error(master, path, 3, "workers")
+        self.assertFalse(accepts_connections(port))
+
+    def test_an_unknown_key_names_file_line_and_key_and_binds_nothing(self):
+        """wrokers = 3 on line 2: exit 2, an error naming FILE:2 and wrokers, no listener."""
+        port = free_port()
+        path = self.write_file("corral.toml", f'bind = ["127.0.0.1:{port}"]\nwrokers = 3\n')
+
+        master = self.run_corral("-c", path)
+
+        self.assert_config_error(master, path, 2, "wrokers")
+        self.assertFalse(accepts_connections(port))
+
+
+class CheckingAndPrintingTheConfig(CorralTestCase):
+
+    def test_check_config_accepts_a_valid_file(self):
+        """--check-config on a valid file exits 0."""
+        path = self.write_file("corral.toml", f'workers = 2\nbind = ["127.0.0.1:{free_port()}"]\n')
+
+        self.assertEqual(self.run_corral("-c", path, "--check-config").returncode, 0)
+
+    def test_print_config_prints_toml_with_the_settings_given(self):
+        """--print-config with -w 3 prints TOML in which workers = 3."""
+        master = self.run_corral("-w", 3, "--print-config")
+
+        self.assertEqual(master.returncode, 0)
+        self.assertEqual(tomllib.loads(master.output())["workers"], 3)
+
+    def test_the_command_line_beats_the_environment_which_beats_the_config_file(self):
+        """workers = 2 in the file, CORRAL_WORKERS=3, -w 4: each later source wins."""
+        path = self.write_file("corral.toml", "workers = 2\n")
+        cases = [
+            ("config file alone", {}, [], 2),
+            ("environment over config file", {"CORRAL_WORKERS": "3"}, [], 3),
+            ("command line over both", {"CORRAL_WORKERS": "3"}, ["-w", 4], 4),
+        ]
+        for name, env, flags, expected_workers in cases:
+            with self.subTest(name):
+                master = self.run_corral("-c", path, *flags, "--print-config", env=env)
+
+                self.assertEqual(master.returncode, 0)
+                self.assertEqual(tomllib.loads(master.output())["workers"], expected_workers)
+
+
+class CommandLine(CorralTestCase):
+
+    def test_version_exits_0(self):
+        """--version prints something and exits 0."""
+        master = self.run_corral("--version")
+
+        self.assertEqual(master.returncode, 0)
+        self.assertNotEqual(master.output().strip(), "")
+
+    def test_an_unknown_flag_exits_2(self):
+        """--no-such-flag is a usage error: exit 2."""
+        master = self.run_corral("--no-such-flag")
+
+        self.assertEqual(master.returncode, 2)
+        self.assertIn("--no-such-flag", master.log())
+
+
+if __name__ == "__main__":
+    unittest.main()

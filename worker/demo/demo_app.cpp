@@ -1,0 +1,60 @@
+#include "demo_app.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <charconv>
+
+#include "corral/json.hpp"
+#include "corral/worker.hpp"
+
+namespace corral::demo {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr long max_sleep_ms = 600'000;
+
+asio::awaitable<response> hello(request&) { co_return response::text("Hello, World!"); }
+
+asio::awaitable<response> healthz(request&) { co_return response::text("OK\n"); }
+
+asio::awaitable<response> info(request&) {
+    auto worker = current_worker();
+    co_return json(boost::json::object{{"pid", worker.pid},
+                                       {"generation", worker.generation},
+                                       {"requests", worker.requests},
+                                       {"connections", worker.connections}});
+}
+
+/// Answers after an async timer: the loop keeps serving meanwhile.
+asio::awaitable<response> sleep(request& req) {
+    auto text = req.query_parameter("ms").value_or("0");
+    long ms = -1;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (ec != std::errc{} || end != text.data() + text.size() || ms < 0 || ms > max_sleep_ms)
+        co_return response::text("ms must be a whole number from 0 to 600000\n", 400);
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+    co_await timer.async_wait(asio::use_awaitable);
+    co_return response::text("slept " + text + " ms\n");
+}
+
+asio::awaitable<response> echo(request& req) {
+    auto type = req.header("Content-Type").value_or("application/octet-stream");
+    co_return response{200, {{"Content-Type", std::string(type)}}, std::move(req.body)};
+}
+
+}  // namespace
+
+router make_routes() {
+    router routes;
+    routes.get("/", hello)
+        .get("/healthz", healthz)
+        .get("/info", info)
+        .get("/sleep", sleep)
+        .post("/echo", echo);
+    return routes;
+}
+
+}  // namespace corral::demo

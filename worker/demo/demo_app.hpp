@@ -1,0 +1,11 @@
+#pragma once
+// The demo app: what `corral` runs when no worker command is given.
+
+#include "corral/router.hpp"
+
+namespace corral::demo {
+
+/// GET / (Hello, World!), GET /healthz, GET /info, GET /sleep?ms=N, POST /echo.
+router make_routes();
+
+}  // namespace corral::demo

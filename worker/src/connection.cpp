@@ -1,0 +1,166 @@
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "response_writer.hpp"
+#include "server.hpp"
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t read_chunk = 16 * 1024;
+
+using request_parser = http::request_parser<http::string_body>;
+
+int status_for(boost::system::error_code ec) {
+    if (ec == http::error::header_limit) return 431;
+    if (ec == http::error::body_limit) return 413;
+    if (ec == http::error::bad_version) return 505;
+    if (ec == http::error::bad_transfer_encoding) return 501;
+    return 400;
+}
+
+request to_request(request_parser& parser, const std::string& remote_address) {
+    auto& message = parser.get();
+    request req;
+    req.method = std::string(message.method_string());
+    req.target = std::string(message.target());
+    req.headers.reserve(8);
+    for (const auto& field : message)
+        req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    req.body = std::move(message.body());
+    req.remote_address = remote_address;
+    return req;
+}
+
+bool expects_continue(const request_parser& parser) {
+    auto expect = parser.get()[http::field::expect];
+    return parser.get().version() >= 11 && iequals(expect, "100-continue");
+}
+
+}  // namespace
+
+connection::connection(server& owner, socket_type socket, std::string remote_address)
+    : server_(owner),
+      socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      remote_address_(std::move(remote_address)),
+      buffer_(read_chunk) {}
+
+asio::awaitable<void> connection::run() {
+    auto self = shared_from_this();
+    server_.attach(this);
+    try {
+        co_await serve();
+    } catch (const std::exception& e) {
+        log::error("Connection from {} failed: {}", remote_address_, e.what());
+    }
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+    server_.detach(this);
+}
+
+asio::awaitable<void> connection::serve() {
+    for (;;) {
+        request_parser parser;
+        parser.eager(true);
+        parser.header_limit(static_cast<std::uint32_t>(server_.limits().max_head_size));
+        parser.body_limit(server_.limits().max_body_size);
+        idle_ = begin_ == end_;
+        bool continue_sent = false;
+        while (!parser.is_done()) {
+            if (begin_ < end_) {
+                idle_ = false;
+                boost::system::error_code ec;
+                auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
+                begin_ += used;
+                if (ec && ec != http::error::need_more) co_return co_await reply_and_close(status_for(ec));
+                if (parser.is_done()) break;
+                if (parser.is_header_done() && !continue_sent && expects_continue(parser)) {
+                    output_ += "HTTP/1.1 100 Continue\r\n\r\n";
+                    continue_sent = true;
+                }
+                if (!ec && used > 0) continue;
+            }
+            if (!co_await read_more()) {
+                if (timed_out_ && !idle_) co_await reply_and_close(408);
+                co_return;
+            }
+        }
+        request req = to_request(parser, remote_address_);
+        response res = co_await server_.routes().dispatch(req);
+        server_.count_request();
+        bool keep_alive = parser.get().keep_alive() && !server_.draining();
+        append_response(output_, res, keep_alive, req.method == "HEAD");
+        if (!keep_alive) {
+            co_await flush();
+            co_return;
+        }
+    }
+}
+
+asio::awaitable<bool> connection::read_more() {
+    const auto& limits = server_.limits();
+    arm_timer(!idle_ ? limits.header_timeout
+                     : server_.draining() ? std::min(limits.drain_period, limits.keepalive)
+                                          : limits.keepalive);
+    if (!output_.empty() && !co_await flush()) co_return false;
+    make_room();
+    auto [ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_.data() + end_, buffer_.size() - end_), use_tuple);
+    timer_.cancel();
+    if (ec) co_return false;
+    end_ += n;
+    co_return true;
+}
+
+void connection::make_room() {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (end_ < buffer_.size()) return;
+    if (begin_ > 0) {
+        std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                  buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);  // a head not yet complete
+}
+
+asio::awaitable<bool> connection::flush() {
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(output_), use_tuple);
+    output_.clear();
+    co_return !ec;
+}
+
+asio::awaitable<void> connection::reply_and_close(int status) {
+    append_response(output_, response::status_only(status), false, false);
+    arm_timer(server_.limits().header_timeout);
+    co_await flush();
+}
+
+void connection::arm_timer(std::chrono::milliseconds timeout) {
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec) return;
+        self->timed_out_ = true;
+        boost::system::error_code ignored;
+        self->socket_.cancel(ignored);  // the pending read or write returns; run() closes
+    });
+}
+
+void connection::drain() {
+    if (idle_) arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
+}
+
+}  // namespace corral

@@ -1,0 +1,51 @@
+#include "response_writer.hpp"
+
+#include <charconv>
+#include <ctime>
+
+namespace corral {
+namespace {
+
+void append_number(std::string& out, std::size_t value) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    out.append(digits, end);
+}
+
+}  // namespace
+
+std::string_view http_date() {
+    thread_local std::time_t cached_second = 0;
+    thread_local char text[40];
+    thread_local std::size_t length = 0;
+    std::time_t now = std::time(nullptr);
+    if (now != cached_second) {
+        std::tm utc{};
+        gmtime_r(&now, &utc);
+        length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+        cached_second = now;
+    }
+    return {text, length};
+}
+
+void append_response(std::string& out, const response& res, bool keep_alive, bool head_only) {
+    out += "HTTP/1.1 ";
+    append_number(out, static_cast<std::size_t>(res.status));
+    out += ' ';
+    out += reason_phrase(res.status);
+    out += "\r\nServer: corral\r\nDate: ";
+    out += http_date();
+    out += "\r\n";
+    for (const auto& [name, value] : res.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    out += "Content-Length: ";
+    append_number(out, res.body.size());
+    out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    if (!head_only) out += res.body;
+}
+
+}  // namespace corral

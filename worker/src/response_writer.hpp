@@ -1,0 +1,20 @@
+#pragma once
+// Serializes responses straight into a connection's output buffer: status line, cached
+// Date, Server, the handler's headers, Content-Length, Connection. No Beast message types:
+// this is the worker's hot path (see ../shared/NOTES.md on what Beast's serializer costs).
+
+#include <string>
+#include <string_view>
+
+#include "corral/response.hpp"
+
+namespace corral {
+
+/// Appends `res` as HTTP/1.1 to `out`. `keep_alive` false adds `Connection: close`;
+/// `head_only` leaves out the body but keeps its Content-Length.
+void append_response(std::string& out, const response& res, bool keep_alive, bool head_only);
+
+/// The current `Date` header value, formatted at most once per second.
+std::string_view http_date();
+
+}  // namespace corral

@@ -1,0 +1,73 @@
+#include "corral/router.hpp"
+
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+    std::vector<std::string_view> segments;
+    while (!path.empty()) {
+        if (path.front() == '/') {
+            path.remove_prefix(1);
+            continue;
+        }
+        auto slash = path.find('/');
+        segments.push_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash);
+    }
+    return segments;
+}
+
+bool is_capture(std::string_view segment) {
+    return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path,
+             request::field_list* captures) {
+    if (pattern.size() != path.size()) return false;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (is_capture(pattern[i])) {
+            if (captures)
+                captures->emplace_back(pattern[i].substr(1, pattern[i].size() - 2), path[i]);
+        } else if (pattern[i] != path[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+router& router::add(std::string method, std::string pattern, handler h) {
+    route r{std::move(method), {}, std::move(h)};
+    for (auto segment : split_path(pattern)) r.segments.emplace_back(segment);
+    routes_.push_back(std::move(r));
+    return *this;
+}
+
+boost::asio::awaitable<response> router::dispatch(request& req) const {
+    auto path = split_path(req.path());
+    std::string allowed;
+    std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
+    for (const auto& r : routes_) {
+        if (!matches(r.segments, path, nullptr)) continue;
+        if (r.method != method) {
+            if (allowed.find(r.method) == std::string::npos)
+                allowed += (allowed.empty() ? "" : ", ") + r.method;
+            continue;
+        }
+        matches(r.segments, path, &req.path_parameters);
+        try {
+            co_return co_await r.h(req);
+        } catch (const std::exception& e) {
+            log::error("Handler for {} {} failed: {}", req.method, req.path(), e.what());
+            co_return response::status_only(500);
+        }
+    }
+    if (allowed.empty()) co_return response::status_only(404);
+    co_return response::status_only(405).header("Allow", allowed);
+}
+
+}  // namespace corral

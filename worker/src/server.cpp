@@ -1,0 +1,98 @@
+#include "server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <system_error>
+
+#include "connection.hpp"
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+namespace asio = boost::asio;
+using generic_stream = asio::generic::stream_protocol;
+
+std::string peer_address(const generic_stream::socket& socket) {
+    boost::system::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return "-";
+    char text[INET6_ADDRSTRLEN] = "-";
+    const auto* address = endpoint.data();
+    if (address->sa_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text,
+                    sizeof text);
+    else if (address->sa_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text,
+                    sizeof text);
+    else if (address->sa_family == AF_UNIX)
+        return "unix";
+    return text;
+}
+
+}  // namespace
+
+server::server(asio::io_context& io, const router& routes, server_limits limits)
+    : io_(io), routes_(routes), limits_(limits) {}
+
+server::~server() = default;
+
+void server::add_listener(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "getsockname() failed on inherited fd " + std::to_string(fd));
+    int protocol = address.ss_family == AF_UNIX ? 0 : IPPROTO_TCP;
+    auto listener = std::make_unique<acceptor>(io_);
+    listener->assign(generic_stream(address.ss_family, protocol), fd);
+    acceptors_.push_back(std::move(listener));
+}
+
+void server::start() {
+    for (auto& listener : acceptors_) asio::co_spawn(io_, accept_loop(*listener), asio::detached);
+}
+
+asio::awaitable<void> server::accept_loop(acceptor& listener) {
+    asio::steady_timer pause(io_);
+    while (!draining_) {
+        auto [ec, socket] = co_await listener.async_accept(asio::as_tuple(asio::use_awaitable));
+        if (ec == asio::error::operation_aborted || draining_) co_return;
+        if (ec) {
+            // Out of descriptors or memory: let other workers take connections for a moment.
+            log::warning("accept() failed: {}; pausing accepts for 100 ms", ec.message());
+            pause.expires_after(std::chrono::milliseconds(100));
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            continue;
+        }
+        auto remote = peer_address(socket);
+        auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
+        asio::co_spawn(io_, c->run(), asio::detached);
+    }
+}
+
+void server::drain(std::function<void()> on_drained) {
+    if (draining_) return;
+    draining_ = true;
+    on_drained_ = std::move(on_drained);
+    boost::system::error_code ignored;
+    // The worker's copies of the listeners close; the master keeps its own open, so new
+    // connections wait in the queue for another worker.
+    for (auto& listener : acceptors_) listener->close(ignored);
+    for (auto* c : std::vector<connection*>(live_.begin(), live_.end())) c->drain();
+    if (live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
+}
+
+void server::detach(connection* c) {
+    live_.erase(c);
+    if (draining_ && live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
+}
+
+}  // namespace corral

@@ -1,0 +1,65 @@
+#pragma once
+// The accepting side of a worker: one accept loop per inherited listener, the set of live
+// connections, and the graceful drain (stop accepting, let every connection finish).
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "corral/router.hpp"
+
+namespace corral {
+
+class connection;
+
+struct server_limits {
+    std::chrono::milliseconds keepalive{5000};       ///< idle keep-alive connection
+    std::chrono::milliseconds header_timeout{30000}; ///< a started request must arrive
+    std::chrono::milliseconds drain_period{1000};    ///< idle connections when draining
+    std::size_t max_head_size = 1 << 20;
+    std::uint64_t max_body_size = 1 << 20;
+};
+
+class server {
+public:
+    server(boost::asio::io_context& io, const router& routes, server_limits limits);
+    ~server();
+
+    /// Accepts on the listening socket `fd` (inherited from the master) from start() on.
+    void add_listener(int fd);
+    void start();
+    /// Stops accepting; `on_drained` runs once the last connection has closed.
+    void drain(std::function<void()> on_drained);
+
+    bool draining() const { return draining_; }
+    std::uint64_t requests() const { return requests_; }
+    std::uint64_t connections() const { return live_.size(); }
+
+    // For connections.
+    const router& routes() const { return routes_; }
+    const server_limits& limits() const { return limits_; }
+    void count_request() { ++requests_; }
+    void attach(connection* c) { live_.insert(c); }
+    void detach(connection* c);
+
+private:
+    using acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
+    boost::asio::awaitable<void> accept_loop(acceptor& listener);
+
+    boost::asio::io_context& io_;
+    const router& routes_;
+    server_limits limits_;
+    std::vector<std::unique_ptr<acceptor>> acceptors_;
+    std::unordered_set<connection*> live_;
+    std::function<void()> on_drained_;
+    bool draining_ = false;
+    std::uint64_t requests_ = 0;
+};
+
+}  // namespace corral

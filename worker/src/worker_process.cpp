@@ -1,0 +1,123 @@
+// The worker process: settings from the environment, sockets from the master, one event
+// loop, and the signals of the worker protocol (TERM drains, QUIT and INT exit now, USR1
+// reopens logs).
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <cstdlib>
+#include <fmt/format.h>
+
+#include "corral/worker.hpp"
+#include "server.hpp"
+#include "shared/config.hpp"
+#include "shared/listen_fds.hpp"
+#include "shared/log.hpp"
+#include "supervisor_link.hpp"
+
+namespace corral {
+namespace {
+
+constexpr int exit_boot_error = 3;  // as Gunicorn's WORKER_BOOT_ERROR: the master gives up
+
+server* running_server = nullptr;
+int generation = 0;
+
+std::chrono::milliseconds to_milliseconds(double seconds) {
+    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+server_limits limits_from(const config& cfg) {
+    server_limits limits;
+    limits.keepalive = to_milliseconds(cfg.keepalive);
+    return limits;
+}
+
+class worker_process {
+public:
+    worker_process(const router& routes, worker_hooks hooks, const config& cfg)
+        : hooks_(std::move(hooks)),
+          signals_(io_, SIGTERM, SIGINT, SIGQUIT),
+          server_(io_, routes, limits_from(cfg)),
+          link_(io_, [this] { return counters(); }, [this] { io_.stop(); }) {
+        signals_.add(SIGUSR1);
+    }
+
+    int run() {
+        auto sockets = take_listen_fds();
+        if (sockets.empty()) {
+            log::critical("No listening sockets: LISTEN_FDS is not set for this process. "
+                          "Run workers under corral.");
+            return exit_boot_error;
+        }
+        for (const auto& socket : sockets) server_.add_listener(socket.fd);
+        running_server = &server_;
+        if (hooks_.on_start) hooks_.on_start();
+        do_wait_signal();
+        server_.start();
+        link_.ready();
+        link_.start();
+        io_.run();
+        if (hooks_.on_stop) hooks_.on_stop();
+        running_server = nullptr;
+        return 0;
+    }
+
+private:
+    std::string counters() const {
+        return fmt::format("X_CORRAL_REQUESTS={}\nX_CORRAL_CONNECTIONS={}", server_.requests(),
+                           server_.connections());
+    }
+
+    void do_wait_signal() {
+        signals_.async_wait([this](boost::system::error_code ec, int signal_number) {
+            if (ec) return;
+            if (signal_number == SIGTERM) {
+                log::info("Worker draining: finishing {} connection(s)", server_.connections());
+                link_.stopping();
+                server_.drain([this] { io_.stop(); });
+            } else if (signal_number == SIGUSR1) {
+                log::reopen();
+            } else {
+                io_.stop();  // QUIT, INT: exit now
+                return;
+            }
+            do_wait_signal();
+        });
+    }
+
+    boost::asio::io_context io_{1};
+    worker_hooks hooks_;
+    boost::asio::signal_set signals_;
+    server server_;
+    supervisor_link link_;
+};
+
+}  // namespace
+
+int run_worker(const router& routes, worker_hooks hooks) {
+    config cfg;
+    try {
+        cfg = load_config({.look_for_default_file = false, .environment = current_environment()});
+    } catch (const std::exception& e) {
+        log::critical("Worker settings from the environment are invalid: {}", e.what());
+        return exit_boot_error;
+    }
+    log::set_level(log::parse_level(cfg.loglevel));
+    if (const char* text = std::getenv("CORRAL_GENERATION")) generation = std::atoi(text);
+    try {
+        return worker_process(routes, std::move(hooks), cfg).run();
+    } catch (const std::exception& e) {
+        log::critical("Worker failed: {}", e.what());
+        return exit_boot_error;
+    }
+}
+
+worker_info current_worker() {
+    return {static_cast<int>(::getpid()), generation,
+            running_server ? running_server->requests() : 0,
+            running_server ? running_server->connections() : 0};
+}
+
+}  // namespace corral
