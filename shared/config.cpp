@@ -2,11 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <toml++/toml.h>
 
 #include "shared/bind_address.hpp"
@@ -31,26 +32,50 @@ struct origin {
     }
 };
 
-/// A node as TOML text: `"lots"`, `5`, `[ "a" ]`.
-std::string toml_text(const toml::node& node) {
-    std::ostringstream out;
-    node.visit([&](const auto& value) { out << value; });
-    return out.str();
+/// A TOML basic string: "text", with quotes, backslashes and control characters escaped.
+std::string toml_quote(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+                    out += fmt::format("\\u{:04X}", static_cast<unsigned char>(ch));
+                else
+                    out += ch;
+        }
+    }
+    return out + "\"";
 }
 
+/// A table key: bare when it can be, else quoted.
+std::string toml_key(std::string_view key) {
+    bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+    });
+    return bare ? std::string(key) : toml_quote(key);
+}
+
+std::string toml_number(double value) {
+    if (value == std::floor(value) && std::abs(value) < 1e15)
+        return std::to_string(static_cast<long long>(value));
+    return fmt::format("{}", value);
+}
+
+/// What a node holds, for "got ..." in error messages.
 std::string describe(const toml::node& node) {
-    std::ostringstream text;
     switch (node.type()) {
-        case toml::node_type::string: text << "string "; break;
-        case toml::node_type::integer: text << "integer "; break;
-        case toml::node_type::floating_point: text << "number "; break;
-        case toml::node_type::boolean: text << "boolean "; break;
+        case toml::node_type::string: return "string " + toml_quote(*node.value<std::string>());
+        case toml::node_type::integer: return "integer " + std::to_string(*node.value<std::int64_t>());
+        case toml::node_type::floating_point: return "number " + toml_number(*node.value<double>());
+        case toml::node_type::boolean: return *node.value<bool>() ? "boolean true" : "boolean false";
         case toml::node_type::array: return "a list";
         case toml::node_type::table: return "a table";
-        default: text << "value "; break;
+        default: return "a date or time";
     }
-    text << toml_text(node);
-    return text.str();
 }
 
 [[noreturn]] void fail(const origin& from, const toml::node& node, const setting& s,
@@ -250,32 +275,35 @@ config defaults(const std::map<std::string, std::string>& environment) {
     return cfg;
 }
 
-/// A TOML node holding a setting's current value, for printing.
-toml::table value_as_node(const config& cfg, const setting& s) {
-    toml::table holder;
-    std::visit(
-        [&](auto member) {
+/// A setting's current value as TOML text.
+std::string format_value(const config& cfg, const setting& s) {
+    return std::visit(
+        [&](auto member) -> std::string {
             const auto& value = cfg.*member;
             using value_type = std::remove_cvref_t<decltype(value)>;
-            if constexpr (std::is_same_v<value_type, double>) {
-                if (value == std::floor(value) && std::abs(value) < 1e15)
-                    holder.insert_or_assign("value", static_cast<std::int64_t>(value));
-                else
-                    holder.insert_or_assign("value", value);
+            if constexpr (std::is_same_v<value_type, int>) {
+                return std::to_string(value);
+            } else if constexpr (std::is_same_v<value_type, double>) {
+                return toml_number(value);
+            } else if constexpr (std::is_same_v<value_type, std::string>) {
+                return toml_quote(value);
             } else if constexpr (std::is_same_v<value_type, std::vector<std::string>>) {
-                toml::array array;
-                for (const auto& element : value) array.push_back(element);
-                holder.insert_or_assign("value", std::move(array));
-            } else if constexpr (std::is_same_v<value_type, std::map<std::string, std::string>>) {
-                toml::table table;
-                for (const auto& [key, element] : value) table.insert_or_assign(key, element);
-                holder.insert_or_assign("value", std::move(table));
+                std::string out = "[";
+                for (const auto& element : value)
+                    out += (out.size() > 1 ? ", " : "") + toml_quote(element);
+                return out + "]";
             } else {
-                holder.insert_or_assign("value", value);
+                std::string out;
+                for (const auto& [key, element] : value)
+                    out += toml_key(key) + " = " + toml_quote(element) + "\n";
+                return out;
             }
         },
         s.field);
-    return holder;
+}
+
+bool holds_table(const setting& s) {
+    return std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
 }
 
 }  // namespace
@@ -304,43 +332,23 @@ std::map<std::string, std::string> current_environment() {
 }
 
 std::string print_config(const config& cfg) {
-    std::ostringstream out;
-    if (cfg.file) out << "# effective configuration; file: " << cfg.file->string() << "\n";
-    const setting* env = nullptr;
-    for (const auto& s : settings()) {
-        if (std::holds_alternative<std::map<std::string, std::string> config::*>(s.field)) {
-            env = &s;  // a table must come after every top-level key
-            continue;
-        }
-        out << s.name << " = " << toml_text(*value_as_node(cfg, s).get("value")) << "\n";
-    }
-    if (env) {
-        out << "\n[" << env->name << "]\n";
-        toml::table holder = value_as_node(cfg, *env);
-        for (const auto& [key, value] : *holder.get("value")->as_table())
-            out << toml::table{{key, value}};
-        if (!holder.get("value")->as_table()->empty()) out << "\n";
-    }
-    return out.str();
+    std::string out;
+    if (cfg.file) out += "# effective configuration; file: " + cfg.file->string() + "\n";
+    for (const auto& s : settings())  // keys first: a table ends the top level
+        if (!holds_table(s)) out += std::string(s.name) + " = " + format_value(cfg, s) + "\n";
+    for (const auto& s : settings())
+        if (holds_table(s)) out += "\n[" + std::string(s.name) + "]\n" + format_value(cfg, s);
+    return out;
 }
 
 std::vector<std::string> worker_setting_variables(const config& cfg) {
     std::vector<std::string> variables;
     for (const auto& s : settings()) {
         if (!s.for_workers) continue;
-        std::string text = std::visit(
-            [&](auto member) -> std::string {
-                const auto& value = cfg.*member;
-                using value_type = std::remove_cvref_t<decltype(value)>;
-                if constexpr (std::is_same_v<value_type, std::string>)
-                    return value;
-                else if constexpr (std::is_arithmetic_v<value_type>)
-                    return fmt::format("{}", value);
-                else
-                    return toml_text(*value_as_node(cfg, s).get("value"));
-            },
-            s.field);
-        variables.push_back(environment_variable(s) + "=" + text);
+        auto* text_field = std::get_if<std::string config::*>(&s.field);
+        // Strings go as they are; everything else as its TOML value.
+        variables.push_back(environment_variable(s) + "=" +
+                            (text_field ? cfg.**text_field : format_value(cfg, s)));
     }
     return variables;
 }
