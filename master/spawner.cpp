@@ -1,6 +1,10 @@
 #include "master/spawner.hpp"
 
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -44,6 +48,7 @@ struct worker_setup {
                                             const bp::filesystem::path&, const char* const*) {
         fill_pid_placeholders();
         if (!move_listeners_into_place()) return {errno, boost::system::system_category()};
+        close_everything_else_at_exec();
         // Dies with the master, even if it is killed; the check covers a master that died
         // before prctl().
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -64,6 +69,18 @@ struct worker_setup {
             for (int i = 0; i < length; ++i) value[i] = digits[length - 1 - i];
             value[length] = '\0';
         }
+    }
+
+    /// Marks every fd above the listeners close-on-exec. Process v2 1.81's own close_all
+    /// skips the gaps inside its whitelist (it compares each entry with itself), which
+    /// leaked the master's descriptors into workers.
+    void close_everything_else_at_exec() {
+        unsigned first = first_listen_fd + static_cast<unsigned>(listen_fds.size());
+        if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+        rlimit limit{};  // kernels before 5.11: one fcntl per possible descriptor
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        for (rlim_t fd = first; fd < limit.rlim_cur; ++fd)
+            ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
     }
 
     /// Puts listener i on fd 3 + i without FD_CLOEXEC. Each is first copied above the
