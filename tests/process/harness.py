@@ -144,13 +144,14 @@ class _Capture:
 class Corral:
     """A corral master process with its stdout and stderr captured; stop() kills it all."""
 
-    def __init__(self, *args, env=None, cwd=None):
+    def __init__(self, *args, env=None, cwd=None, pass_fds=()):
         self.args = [CORRAL, *(str(arg) for arg in args)]
         # Settings in the caller's environment (CORRAL_WORKERS...) must not leak into tests.
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith("CORRAL_") and key != "WEB_CONCURRENCY"}
         self.env.update(env or {})
         self.cwd = cwd
+        self.pass_fds = pass_fds  # descriptors the master inherits under the same numbers
         self.process = None
         self.stopped = False
         self.status_when_stopped = None  # set by stop(): None if the master was still running
@@ -165,7 +166,8 @@ class Corral:
         # corral, and lets stop() kill the master's whole process group.
         self.process = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=self._stdout.file,
-            stderr=self._stderr.file, env=self.env, cwd=self.cwd, start_new_session=True)
+            stderr=self._stderr.file, env=self.env, cwd=self.cwd, pass_fds=self.pass_fds,
+            start_new_session=True)
         return self
 
     def __enter__(self):
@@ -270,17 +272,17 @@ class CorralTestCase(unittest.TestCase):
         self.masters = []
         self.tmp = self.enterContext(tempfile.TemporaryDirectory(prefix="corral-test-"))
 
-    def start_corral(self, *args, env=None, cwd=None):
+    def start_corral(self, *args, env=None, cwd=None, pass_fds=()):
         """Start a master with `args` in the test's directory (where no corral.toml is found
         unless the test writes one); it is killed with its workers when the test ends."""
-        master = Corral(*args, env=env, cwd=cwd or self.tmp).start()
+        master = Corral(*args, env=env, cwd=cwd or self.tmp, pass_fds=pass_fds).start()
         self.masters.append(master)
         self.addCleanup(master.stop)
         return master
 
-    def run_corral(self, *args, env=None, timeout=10.0):
+    def run_corral(self, *args, env=None, pass_fds=(), timeout=10.0):
         """Run a master that is expected to exit by itself; return it once it has."""
-        master = self.start_corral(*args, env=env)
+        master = self.start_corral(*args, env=env, pass_fds=pass_fds)
         master.wait_exit(timeout)
         return master
 

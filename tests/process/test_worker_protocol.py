@@ -1,0 +1,90 @@
+"""What a worker receives from the master, seen from inside the worker."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import CorralTestCase, free_port, wait_until
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol_probe.py")
+
+
+class WorkerProtocol(CorralTestCase):
+
+    def start_probe(self, *bind, extra=()):
+        output = os.path.join(self.tmp, "probe.json")
+        args = [arg for address in bind for arg in ("-b", address)]
+        master = self.start_corral("-w", 1, *args, "-e", f"PROBE_OUTPUT={output}", *extra,
+                                   "--", sys.executable, PROBE)
+        wait_until(lambda: os.path.exists(output), 5.0, "the probe worker to write its record")
+        with open(output) as record:
+            return master, json.load(record)
+
+    def test_a_worker_gets_its_listeners_as_fds_3_on_and_no_other_descriptor(self):
+        """Two listeners arrive as fds 3 and 4; besides stdio nothing of the master leaks."""
+        port = free_port()
+        sock = os.path.join(self.tmp, "w.sock")
+        master, record = self.start_probe(f"127.0.0.1:{port}", f"unix:{sock}")
+        self.assertEqual(record["fds"], [0, 1, 2, 3, 4])
+        self.assertEqual(record["fd_kinds"]["3"], "socket")
+        self.assertEqual(record["fd_kinds"]["4"], "socket")
+        environment = record["environment"]
+        self.assertEqual(environment["LISTEN_FDS"], "2")
+        self.assertEqual(environment["LISTEN_FDNAMES"], f"127.0.0.1_{port}:unix_{sock}")
+
+    def test_listen_pid_and_watchdog_pid_are_the_workers_own_pid(self):
+        """LISTEN_PID and WATCHDOG_PID name the worker itself, as sd_listen_fds() requires."""
+        master, record = self.start_probe(f"127.0.0.1:{free_port()}", extra=("-t", "7"))
+        environment = record["environment"]
+        self.assertEqual(environment["LISTEN_PID"], str(record["pid"]))
+        self.assertEqual(environment["WATCHDOG_PID"], str(record["pid"]))
+        self.assertEqual(environment["WATCHDOG_USEC"], "7000000")
+        self.assertEqual(environment["NOTIFY_SOCKET"], f"@corral/{master.pid}/notify")
+        self.assertEqual(environment["CORRAL_GENERATION"], "1")
+
+    def test_the_config_env_and_worker_settings_reach_the_worker(self):
+        """-e KEY=VALUE and the worker-side settings (CORRAL_KEEPALIVE...) are in its environment."""
+        master, record = self.start_probe(f"127.0.0.1:{free_port()}",
+                                          extra=("-e", "APP_MODE=test", "--keep-alive", "3"))
+        environment = record["environment"]
+        self.assertEqual(environment["APP_MODE"], "test")
+        self.assertEqual(environment["CORRAL_KEEPALIVE"], "3")
+        self.assertEqual(environment["CORRAL_LOGLEVEL"], "info")
+
+    def test_notify_socket_from_the_masters_own_manager_is_replaced(self):
+        """A NOTIFY_SOCKET or LISTEN_FDS given to the master is not passed on as it is."""
+        output = os.path.join(self.tmp, "probe.json")
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}",
+                                   "-e", f"PROBE_OUTPUT={output}", "--", sys.executable, PROBE,
+                                   env={"NOTIFY_SOCKET": "/nonexistent/systemd.sock",
+                                        "LISTEN_FDNAMES": "from-systemd"})
+        wait_until(lambda: os.path.exists(output), 5.0, "the probe worker to write its record")
+        with open(output) as file:
+            environment = json.load(file)["environment"]
+        self.assertEqual(environment["NOTIFY_SOCKET"], f"@corral/{master.pid}/notify")
+        self.assertNotEqual(environment["LISTEN_FDNAMES"], "from-systemd")
+
+    def test_worker_output_goes_to_the_masters_error_log(self):
+        """What a worker prints lands in --error-logfile next to the master's lines."""
+        log_path = os.path.join(self.tmp, "error.log")
+        self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}", "--error-logfile", log_path,
+                          "--", "/bin/sh", "-c", "echo worker-says-hello; echo on-stderr >&2; "
+                          "exec sleep 30")
+
+        def log_text():
+            try:
+                with open(log_path) as log:
+                    return log.read()
+            except FileNotFoundError:
+                return ""
+
+        text = wait_until(lambda: "on-stderr" in log_text() and log_text(), 5.0,
+                          "the worker's output in the error log")
+        self.assertIn("worker-says-hello", text)
+        self.assertIn("Booting worker with pid", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
