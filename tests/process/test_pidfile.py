@@ -35,6 +35,14 @@ class OneMasterPerPidfile(CorralTestCase):
         self.assertEqual(read_pid(pidfile), str(first.pid))
         self.assertEqual(http_get(first_port)[0], 200)
 
+    def test_a_stale_pidfile_is_replaced(self):
+        """A pidfile naming a process that no longer exists does not stop corral starting."""
+        pidfile = self.write_file("corral.pid", "4194304\n")  # above any pid_max: never running
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-p", pidfile)
+        master.wait_serving(port)
+        wait_until(lambda: read_pid(pidfile) == str(master.pid), 1.0, "our pid in the pidfile")
+
 
 if __name__ == "__main__":
     unittest.main()

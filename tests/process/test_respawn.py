@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, free_port, http_get, process_state, wait_until
+from harness import CorralTestCase, free_port, http_get, pid_alive, process_state, wait_until
 
 
 class ReplacingDeadWorkers(CorralTestCase):
@@ -35,6 +35,18 @@ class ReplacingDeadWorkers(CorralTestCase):
         self.assertLess(time.monotonic() - killed_at, 1.0, "the replacement served too late")
         self.assertIn(replacement, master.worker_pids())
         wait_until(lambda: process_state(victim) is None, 1.0, f"worker {victim} to be reaped")
+        self.assertIn(f"Worker {victim} (generation 1) was killed by signal 9 (SIGKILL)! "
+                      "Perhaps out of memory?", master.log())
+
+    def test_workers_exit_when_the_master_is_killed(self):
+        """kill -9 of the master: its workers notice (parent-death signal) and exit."""
+        port = free_port()
+        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        workers = master.wait_workers(2)
+        os.kill(master.pid, signal.SIGKILL)
+        wait_until(lambda: not any(pid_alive(pid) for pid in workers), 5.0,
+                   "the workers to exit after their master died")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, free_port
+from harness import CorralTestCase, free_port, http_get, wait_until
 
 
 class ScalingWithSignals(CorralTestCase):
@@ -27,6 +27,18 @@ class ScalingWithSignals(CorralTestCase):
 
         self.assertEqual(len(added_workers), 2)
         self.assertLessEqual(added_workers, remaining_workers, "TTOU retired a new worker")
+
+    def test_ttou_never_stops_the_last_worker(self):
+        """With one worker, TTOU is refused with a log line and the worker keeps serving."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        [worker] = master.wait_workers(1)
+        master.send_signal(signal.SIGTTOU)
+        wait_until(lambda: "TTOU never stops the last worker" in master.log(), 5.0,
+                   "the refusal in the log")
+        self.assertEqual(master.worker_pids(), {worker})
+        self.assertEqual(http_get(port)[0], 200)
 
 
 if __name__ == "__main__":
