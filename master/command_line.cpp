@@ -48,6 +48,10 @@ command_line parse_command_line(int argc, const char* const* argv) {
     for (const auto& s : settings()) {
         if (s.flags.empty()) continue;
         auto& storage = values.emplace_back(&s, std::vector<std::string>{}).second;
+        if (std::holds_alternative<bool config::*>(s.field)) {
+            options.push_back(app.add_flag(std::string(s.flags))->description(option_help(s)));
+            continue;
+        }
         auto* option = app.add_option(std::string(s.flags), storage, option_help(s));
         bool repeatable = std::holds_alternative<std::vector<std::string> config::*>(s.field) ||
                           std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
@@ -74,10 +78,13 @@ command_line parse_command_line(int argc, const char* const* argv) {
 
     if (!config_file.empty()) result.sources.file = config_file;
     result.sources.environment = current_environment();
-    for (std::size_t i = 0; i < values.size(); ++i)
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (std::holds_alternative<bool config::*>(values[i].first->field) && options[i]->count())
+            values[i].second = {"true"};
         if (!values[i].second.empty())
             result.sources.command_line.push_back(
                 {std::string(values[i].first->name), options[i]->get_name(), values[i].second});
+    }
     if (markdown) result.what = command_line::action::print_settings_markdown;
     else if (print) result.what = command_line::action::print_config;
     else if (check) result.what = command_line::action::check_config;

@@ -106,6 +106,11 @@ void assign_value(double& field, const setting& s, const toml::node& node, const
     field = value;
 }
 
+void assign_value(bool& field, const setting& s, const toml::node& node, const origin& from) {
+    if (!node.is_boolean()) fail(from, node, s, describe(node));
+    field = *node.value<bool>();
+}
+
 bool is_choice(std::string_view choices, std::string_view value) {
     while (!choices.empty()) {
         auto bar = choices.find('|');
@@ -281,7 +286,9 @@ std::string format_value(const config& cfg, const setting& s) {
         [&](auto member) -> std::string {
             const auto& value = cfg.*member;
             using value_type = std::remove_cvref_t<decltype(value)>;
-            if constexpr (std::is_same_v<value_type, int>) {
+            if constexpr (std::is_same_v<value_type, bool>) {
+                return value ? "true" : "false";
+            } else if constexpr (std::is_same_v<value_type, int>) {
                 return std::to_string(value);
             } else if constexpr (std::is_same_v<value_type, double>) {
                 return toml_number(value);

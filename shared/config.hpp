@@ -28,6 +28,14 @@ struct config {
     std::string accesslog;                         ///< "" = off, "-" = stderr
     double keepalive = 5;                          ///< seconds an idle connection stays open
     std::vector<std::string> worker_command;       ///< empty = the built-in corral-worker
+    int max_surge = 0;                             ///< extra workers while replacing; 0 = workers
+    int max_requests = 0;                          ///< recycle a worker after this many; 0 = off
+    int max_requests_jitter = 0;                   ///< + uniform(0, this), drawn per worker
+    double max_worker_memory = 0;                  ///< bytes of PSS; 0 = off
+    double max_worker_lifetime = 0;                ///< seconds; 0 = off
+    bool debug_endpoints = false;                  ///< demo app: /stall and /cpu
+    std::string control_socket;                    ///< "" = automatic, "off" = none
+    std::string metrics_bind;                      ///< "" = off
 
     std::optional<std::filesystem::path> file;     ///< the config file that was read, if any
 };

@@ -24,6 +24,11 @@ const std::array settings_table{
     setting{.name = "worker_command", .field = &c::worker_command, .default_value = "[]",
             .help = "Worker program and arguments (`corral -- COMMAND ARGS...`); "
                     "empty = the built-in corral-worker."},
+    setting{.name = "max_surge", .field = &c::max_surge, .default_value = "0",
+            .unit = "processes", .flags = "--max-surge",
+            .help = "Workers a reload or recycle may start beyond `workers` before old ones "
+                    "drain; 0 = as many as `workers` (all at once).",
+            .min = 0, .max = 4096},
     setting{.name = "timeout", .field = &c::timeout, .default_value = "30", .unit = "seconds",
             .flags = "-t,--timeout",
             .help = "A worker silent for longer than this after its first heartbeat is killed.",
@@ -44,6 +49,27 @@ const std::array settings_table{
             .flags = "--keep-alive",
             .help = "How long a worker keeps an idle keep-alive connection open.",
             .min = 0, .max = 3600, .for_workers = true},
+    setting{.name = "max_requests", .field = &c::max_requests, .default_value = "0",
+            .unit = "requests", .flags = "--max-requests",
+            .help = "Replace a worker after it has served this many requests; 0 = never.",
+            .min = 0, .max = 2147483647},
+    setting{.name = "max_requests_jitter", .field = &c::max_requests_jitter,
+            .default_value = "0", .unit = "requests", .flags = "--max-requests-jitter",
+            .help = "Adds uniform(0, this) to max_requests, drawn per worker, so workers do not "
+                    "recycle all at once.",
+            .min = 0, .max = 2147483647},
+    setting{.name = "max_worker_memory", .field = &c::max_worker_memory, .default_value = "0",
+            .unit = "bytes", .flags = "--max-worker-memory",
+            .help = "Replace a worker whose memory (PSS) exceeds this; 0 = never.",
+            .min = 0, .max = 1e15},
+    setting{.name = "max_worker_lifetime", .field = &c::max_worker_lifetime,
+            .default_value = "0", .unit = "seconds", .flags = "--max-worker-lifetime",
+            .help = "Replace a worker after it has run this long; 0 = never.",
+            .min = 0, .max = 31536000},
+    setting{.name = "debug_endpoints", .field = &c::debug_endpoints, .default_value = "false",
+            .flags = "--debug-endpoints",
+            .help = "Enable the demo app's /stall and /cpu endpoints (never in production).",
+            .for_workers = true},
     setting{.name = "pidfile", .field = &c::pidfile, .default_value = R"("")",
             .flags = "-p,--pid", .help = "Write the master's pid to this file; \"\" = none."},
     setting{.name = "chdir", .field = &c::chdir, .default_value = R"("")",
@@ -59,6 +85,14 @@ const std::array settings_table{
             .flags = "--access-logfile",
             .help = "Where workers log requests; \"-\" = stderr, \"\" = off.",
             .for_workers = true},
+    setting{.name = "control_socket", .field = &c::control_socket, .default_value = R"("")",
+            .flags = "--control",
+            .help = "The control socket of `corral status`, `reload`...; \"\" = "
+                    "$RUNTIME_DIRECTORY/control.sock, else <pidfile>.sock, else none; "
+                    "\"off\" = none."},
+    setting{.name = "metrics_bind", .field = &c::metrics_bind, .default_value = R"("")",
+            .flags = "--metrics-bind",
+            .help = "HOST:PORT serving Prometheus metrics at /metrics; \"\" = off."},
     setting{.name = "env", .field = &c::env, .default_value = "{}", .flags = "-e,--env",
             .help = "Extra environment variables for the workers (`-e KEY=VALUE`)."},
 };
@@ -122,6 +156,8 @@ std::string expected_description(const setting& s) {
                 return s.accepts_auto ? "an integer or \"auto\"" : "an integer";
             else if constexpr (std::is_same_v<value_type, double>)
                 return s.unit == "seconds" ? "a number of seconds" : "a number";
+            else if constexpr (std::is_same_v<value_type, bool>)
+                return "true or false";
             else if constexpr (std::is_same_v<value_type, std::string>)
                 return s.choices.empty() ? "a string" : "one of " + std::string(s.choices);
             else if constexpr (std::is_same_v<value_type, std::vector<std::string>>)

@@ -16,7 +16,7 @@ namespace corral {
 
 /// Where in `config` a setting lives; the member's type is the setting's type.
 using setting_field =
-    std::variant<int config::*, double config::*, std::string config::*,
+    std::variant<int config::*, double config::*, bool config::*, std::string config::*,
                  std::vector<std::string> config::*, std::map<std::string, std::string> config::*>;
 
 /// One row of the table.
