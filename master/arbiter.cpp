@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
 #include <system_error>
 
 #include "master/exit_description.hpp"
+#include "master/process_memory.hpp"
 #include "master/system_limits.hpp"
 #include "shared/exit_codes.hpp"
 #include "shared/log.hpp"
@@ -20,6 +22,7 @@ using namespace std::chrono_literals;
 
 constexpr auto tick_interval = 100ms;
 constexpr auto quick_stop_grace = 500ms;  // QUIT, then SIGKILL: the master exits within 1 s
+constexpr auto recycle_check_interval = 1s;
 
 std::string lowercase_signal(int signal_number) {
     std::string name = signal_name(signal_number).substr(3);
@@ -37,19 +40,26 @@ std::uint64_t parse_counter(std::string_view text) {
     return value;
 }
 
+std::string search_path(const config_sources& sources) {
+    auto found = sources.environment.find("PATH");
+    return found == sources.environment.end() ? "" : found->second;
+}
+
+supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
+    return std::chrono::duration_cast<supervision_clock::duration>(seconds);
+}
+
 }  // namespace
 
 arbiter::arbiter(config cfg, config_sources sources)
-    : cfg_(std::move(cfg)),
-      sources_(std::move(sources)),
+    : sources_(std::move(sources)),
       signals_(io_),
       tick_(io_),
       random_(std::random_device{}()),
       backoff_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }) {
-    target_.count = cfg_.workers;
-    deadlines_.boot = seconds_f{cfg_.boot_timeout};
-    deadlines_.heartbeat = seconds_f{cfg_.timeout};
-    deadlines_.graceful = seconds_f{cfg_.graceful_timeout};
+    target_.count = cfg.workers;
+    apply_settings(cfg);
+    generations_[target_.generation].cfg = std::move(cfg);
 }
 
 arbiter::~arbiter() = default;
@@ -62,27 +72,37 @@ int arbiter::run() {
 }
 
 void arbiter::start() {
-    if (!cfg_.chdir.empty() && ::chdir(cfg_.chdir.c_str()) != 0)
+    auto& spec = generations_.at(target_.generation);
+    if (!spec.cfg.chdir.empty() && ::chdir(spec.cfg.chdir.c_str()) != 0)
         throw std::system_error(errno, std::generic_category(),
-                                "chdir() failed while changing to " + cfg_.chdir);
+                                "chdir() failed while changing to " + spec.cfg.chdir);
     log::info("Starting corral {}", CORRAL_VERSION);
     ::signal(SIGPIPE, SIG_IGN);  // a closed stderr must not kill the master
     raise_open_files_limit();
-    auto path = sources_.environment.count("PATH") ? sources_.environment.at("PATH") : "";
-    spawner_ = std::make_unique<spawner>(io_, resolve_worker_command(cfg_.worker_command, path));
-    listeners_ = listener_set::bind_all(cfg_.bind, cfg_.backlog);
-    for (const auto& item : listeners_.items())
-        log::info("Listening at: {} (fd {})", item.address.display(), item.fd);
-    if (!cfg_.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(cfg_.pidfile);
+    spec.command = resolve_worker_command(spec.cfg.worker_command, search_path(sources_));
+    spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog);
+    for (const auto& item : spec.listeners.items())
+        log::info("Listening at: {} (fd {})", item->address.display(), item->fd);
+    if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     notify_ = std::make_unique<notify_receiver>(io_);
     notify_->start([this](pid_t sender, std::string_view message) { on_notify(sender, message); });
-    log::info("Using worker: {}", spawner_->command().executable.string());
+    log::info("Using worker: {}", spec.command.executable.string());
     for (int signal_number : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD,
                               SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
     do_wait_signal();
     manage_workers();
     do_tick();
+}
+
+void arbiter::apply_settings(const config& cfg) {
+    target_.surge = cfg.max_surge > 0 ? cfg.max_surge : target_.count;
+    deadlines_.boot = seconds_f{cfg.boot_timeout};
+    deadlines_.heartbeat = seconds_f{cfg.timeout};
+    deadlines_.graceful = seconds_f{cfg.graceful_timeout};
+    recycle_limits_.max_memory = cfg.max_worker_memory;
+    recycle_limits_.max_lifetime = seconds_f{cfg.max_worker_lifetime};
+    log::set_level(log::parse_level(cfg.loglevel));
 }
 
 void arbiter::do_wait_signal() {
@@ -114,6 +134,7 @@ void arbiter::do_tick() {
         if (ec) return;
         reap_workers();  // a SIGCHLD can be merged with one already being handled
         murder_workers();
+        recycle_workers();
         manage_workers();
         do_tick();
     });
@@ -122,7 +143,13 @@ void arbiter::do_tick() {
 void arbiter::handle_chld() { reap_workers(); }
 
 void arbiter::handle_hup() {
-    log::warning("Reloading is not available in this version; the workers keep running");
+    if (phase_ != phase::running) return;
+    if (reload_) {
+        reload_requested_ = true;
+        log::info("A reload is under way; one more will follow it with the newest config");
+        return;
+    }
+    start_reload();
 }
 
 void arbiter::handle_term() { begin_stop(phase::stopping_gracefully, exit_code::clean_stop); }
@@ -158,6 +185,75 @@ void arbiter::handle_usr2() {
     log::warning("Binary upgrade is not available in this version; nothing changed");
 }
 
+void arbiter::start_reload() {
+    const generation_spec& current = target_spec();
+    generation_spec next;
+    try {
+        next.cfg = load_config(sources_);
+        next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
+        next.listeners = listener_set::bind_all(next.cfg.bind, next.cfg.backlog, &current.listeners);
+    } catch (const std::exception& e) {
+        log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
+        return;
+    }
+    reload_ = reload_state{target_.generation, target_.count};
+    if (next.cfg.workers != current.cfg.workers) target_.count = next.cfg.workers;
+    apply_settings(next.cfg);
+    target_.generation = ++last_generation_;
+    for (const auto& item : next.listeners.items())
+        if (std::find(current.listeners.items().begin(), current.listeners.items().end(), item) ==
+            current.listeners.items().end())
+            log::info("Listening at: {} (fd {}), from generation {} on", item->address.display(),
+                      item->fd, target_.generation);
+    generations_[target_.generation] = std::move(next);
+    log::info("Reloading: generation {} ({} workers) replaces generation {}", target_.generation,
+              target_.count, reload_->previous_generation);
+    manage_workers();
+}
+
+void arbiter::finish_reload_if_done() {
+    if (!reload_ || !replacement_complete(workers_, target_)) return;
+    log::info("Reload complete: generation {} serves with {} workers", target_.generation,
+              target_.count);
+    reload_.reset();
+    forget_unused_generations();
+    if (std::exchange(reload_requested_, false)) start_reload();
+}
+
+void arbiter::roll_back(const std::string& why) {
+    int failed = target_.generation;
+    log::error("Reload to generation {} failed: {}; rolling back to generation {}", failed, why,
+               reload_->previous_generation);
+    target_.generation = reload_->previous_generation;
+    target_.count = reload_->previous_count;
+    apply_settings(target_spec().cfg);
+    auto now = supervision_clock::now();
+    for (auto& slot : workers_) {
+        if (slot.generation != failed || slot.draining()) continue;
+        if (slot.state == worker_state::booting) {
+            slot.state = worker_state::draining;
+            slot.draining_since = now;
+            signal_worker(slot, SIGKILL);
+        } else {
+            retire_worker(slot);
+        }
+    }
+    reload_.reset();
+    manage_workers();
+    if (std::exchange(reload_requested_, false)) start_reload();
+}
+
+void arbiter::forget_unused_generations() {
+    for (auto it = generations_.begin(); it != generations_.end();) {
+        int number = it->first;
+        bool in_use = number == target_.generation ||
+                      (reload_ && number == reload_->previous_generation) ||
+                      std::any_of(workers_.begin(), workers_.end(),
+                                  [number](const worker_slot& s) { return s.generation == number; });
+        it = in_use ? std::next(it) : generations_.erase(it);  // closes listeners no longer used
+    }
+}
+
 void arbiter::on_notify(pid_t sender, std::string_view message) {
     worker_slot* slot = find_worker(sender);
     if (!slot) {
@@ -179,10 +275,14 @@ void arbiter::on_notify(pid_t sender, std::string_view message) {
             slot->requests = parse_counter(value);
         } else if (key == "X_CORRAL_CONNECTIONS") {
             slot->connections = parse_counter(value);
+        } else if (key == "X_CORRAL_RECYCLE" && slot->replace_reason.empty() && !slot->draining()) {
+            slot->replace_reason = value;
+            log::info("Worker {} asks to be replaced ({})", slot->pid, value);
         } else if (key == "STATUS") {
             slot->status = value;
         }
     }
+    manage_workers();
 }
 
 void arbiter::reap_workers() {
@@ -192,16 +292,17 @@ void arbiter::reap_workers() {
         auto slot = std::find_if(workers_.begin(), workers_.end(),
                                  [pid](const worker_slot& s) { return s.pid == pid; });
         if (slot == workers_.end()) continue;  // not ours (orphans reaped as PID 1)
-        bool expected = slot->killed || slot->state == worker_state::draining;
-        if (slot->state == worker_state::booting && phase_ == phase::running) {
-            note_boot_failure(*slot, wait_status);
+        worker_slot gone = std::move(*slot);
+        workers_.erase(slot);
+        bool expected = gone.killed || gone.draining();
+        if (gone.state == worker_state::booting && phase_ == phase::running) {
+            note_boot_failure(gone, wait_status);
         } else if (expected || phase_ != phase::running) {
             log::info("Worker {} {}", pid, describe_exit(wait_status, expected));
         } else {
-            log::error("Worker {} (generation {}) {}", pid, slot->generation,
+            log::error("Worker {} (generation {}) {}", pid, gone.generation,
                        describe_exit(wait_status, false));
         }
-        workers_.erase(slot);
     }
     if (phase_ != phase::running && workers_.empty()) {
         signals_.cancel();
@@ -209,13 +310,19 @@ void arbiter::reap_workers() {
         io_.stop();
     } else if (phase_ == phase::running) {
         manage_workers();
+        forget_unused_generations();
     }
 }
 
 void arbiter::note_boot_failure(const worker_slot& slot, int wait_status) {
+    auto how = describe_exit(wait_status, slot.killed);
+    if (reload_ && slot.generation == target_.generation) {
+        roll_back(fmt::format("worker {} {} before sending READY=1", slot.pid, how));
+        return;
+    }
     auto delay = backoff_.record_failure(supervision_clock::now());
     log::error("Worker {} failed to boot: it {} before sending READY=1; next start in {:.1f} s",
-               slot.pid, describe_exit(wait_status, slot.killed), delay.count());
+               slot.pid, how, delay.count());
     if (slot.first_generation && !any_worker_booted_ &&
         ++first_generation_failures_ >= first_generation_spawned_) {
         log::critical("No worker of the first generation could boot ({} tried); stopping. "
@@ -242,10 +349,10 @@ void arbiter::murder_workers() {
         switch (overdue.reason) {
             case overdue_reason::boot_timeout:
                 log::error("Worker {} did not send READY=1 within {:.0f} s (boot_timeout); "
-                           "sending SIGKILL", slot->pid, waited);
+                           "sending SIGKILL", slot->pid, deadlines_.boot.count());
                 break;
             case overdue_reason::heartbeat_timeout:
-                log::critical("Worker {} timed out (no heartbeat for {:.0f} s), sending SIGABRT",
+                log::critical("worker {} timed out (no heartbeat for {:.0f} s), sending SIGABRT",
                               slot->pid, waited);
                 slot->aborted_at = now;
                 break;
@@ -262,6 +369,20 @@ void arbiter::murder_workers() {
     }
 }
 
+void arbiter::recycle_workers() {
+    auto now = supervision_clock::now();
+    if (phase_ != phase::running || now - last_recycle_check_ < recycle_check_interval) return;
+    last_recycle_check_ = now;
+    for (auto& slot : workers_) {
+        if (slot.draining()) continue;
+        slot.memory = proportional_set_size(slot.pid);
+        if (!slot.replace_reason.empty() || slot.state != worker_state::ready) continue;
+        slot.replace_reason = recycle_reason(slot, recycle_limits_, now);
+        if (!slot.replace_reason.empty())
+            log::info("Worker {} will be replaced ({})", slot.pid, slot.replace_reason);
+    }
+}
+
 void arbiter::manage_workers() {
     if (phase_ != phase::running) return;
     auto plan = plan_workers(workers_, target_);
@@ -271,19 +392,26 @@ void arbiter::manage_workers() {
         spawn_worker();
         if (backoff_.consecutive_failures() > 0) break;  // one at a time while failing
     }
+    finish_reload_if_done();
+    if (!plan.retire.empty()) forget_unused_generations();
 }
 
 void arbiter::spawn_worker() {
+    const auto& spec = target_spec();
     worker_slot slot;
     slot.generation = target_.generation;
     slot.spawned_at = supervision_clock::now();
-    slot.first_generation = !any_worker_booted_ && first_generation_spawned_ < cfg_.workers;
+    slot.first_generation = !any_worker_booted_ && first_generation_spawned_ < spec.cfg.workers;
+    if (spec.cfg.max_requests > 0)
+        slot.request_limit = static_cast<std::uint64_t>(spec.cfg.max_requests) +
+                             std::uniform_int_distribution<std::uint64_t>(
+                                 0, static_cast<std::uint64_t>(spec.cfg.max_requests_jitter))(random_);
+    auto environment = worker_environment(sources_.environment, spec.cfg, spec.listeners,
+                                          notify_->address(), slot.generation);
+    environment.push_back("CORRAL_MAX_REQUESTS=" + std::to_string(slot.request_limit));
     try {
-        slot.pid = spawner_->spawn(
-            listeners_,
-            worker_environment(sources_.environment, cfg_, listeners_, notify_->address(),
-                               slot.generation),
-            log::descriptor());
+        slot.pid = spawn_worker_process(io_, spec.command, spec.listeners, std::move(environment),
+                                        log::descriptor());
     } catch (const std::system_error& e) {
         auto delay = backoff_.record_failure(slot.spawned_at);
         log::error("{}; next try in {:.1f} s", e.what(), delay.count());
@@ -295,7 +423,8 @@ void arbiter::spawn_worker() {
 }
 
 void arbiter::retire_worker(worker_slot& slot) {
-    log::info("Retiring worker {} (generation {})", slot.pid, slot.generation);
+    log::info("Retiring worker {} (generation {}{}{})", slot.pid, slot.generation,
+              slot.replace_reason.empty() ? "" : ", ", slot.replace_reason);
     slot.state = worker_state::draining;
     slot.draining_since = supervision_clock::now();
     signal_worker(slot, SIGTERM);
@@ -315,10 +444,7 @@ void arbiter::begin_stop(phase how, int exit_status) {
     exit_status_ = exit_status;
     auto now = supervision_clock::now();
     bool quick = how == phase::stopping_quickly;
-    stop_deadline_ = now + (quick ? std::chrono::duration_cast<supervision_clock::duration>(
-                                        quick_stop_grace)
-                                  : std::chrono::duration_cast<supervision_clock::duration>(
-                                        deadlines_.graceful));
+    stop_deadline_ = now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
     for (auto& slot : workers_) {
         slot.state = worker_state::draining;
         if (!slot.draining_since) slot.draining_since = now;

@@ -1,12 +1,13 @@
 #pragma once
 // The master: one arbiter on one io_context. Signals, worker datagrams and reaped children
-// only update the worker table or the target; a periodic tick then runs the two duties,
-// murder_workers() (deadlines) and manage_workers() (converge on the target), as in
-// Gunicorn's arbiter.
+// only update the worker table or the target; a periodic tick then runs the duties,
+// murder_workers() (deadlines), recycle_workers() (memory, age) and manage_workers()
+// (converge on the target), as in Gunicorn's arbiter.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -22,6 +23,13 @@
 
 namespace corral {
 
+/// What the workers of one generation are started with. A reload makes a new one.
+struct generation_spec {
+    config cfg;
+    listener_set listeners;
+    worker_command command;
+};
+
 class arbiter {
 public:
     arbiter(config cfg, config_sources sources);
@@ -34,6 +42,12 @@ public:
 private:
     enum class phase { running, stopping_gracefully, stopping_quickly };
 
+    /// A reload under way: what to go back to if the new generation cannot boot.
+    struct reload_state {
+        int previous_generation;
+        int previous_count;
+    };
+
     void start();
     void do_wait_signal();
     void do_tick();
@@ -41,7 +55,7 @@ private:
     void on_notify(pid_t sender, std::string_view message);
 
     void handle_chld();   ///< reap exited workers; replace the ones that died
-    void handle_hup();    ///< reload: not in this version, logged and ignored
+    void handle_hup();    ///< reload: new config, new generation, then drain the old one
     void handle_term();   ///< graceful stop: drain, then exit 0
     void handle_int();    ///< quick stop
     void handle_quit();   ///< quick stop
@@ -52,29 +66,39 @@ private:
 
     void reap_workers();
     void murder_workers();
+    void recycle_workers();
     void manage_workers();
     void spawn_worker();
     void retire_worker(worker_slot& slot);
     void signal_worker(worker_slot& slot, int signal_number);
     void note_boot_failure(const worker_slot& slot, int wait_status);
+    void start_reload();
+    void finish_reload_if_done();
+    void roll_back(const std::string& why);
+    void apply_settings(const config& cfg);
+    void forget_unused_generations();
     void begin_stop(phase how, int exit_status);
     worker_slot* find_worker(pid_t pid);
+    const generation_spec& target_spec() const { return generations_.at(target_.generation); }
 
-    config cfg_;
     config_sources sources_;
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;
-    listener_set listeners_;
     std::unique_ptr<notify_receiver> notify_;
-    std::unique_ptr<spawner> spawner_;
     std::unique_ptr<pidfile> pidfile_;
 
+    std::map<int, generation_spec> generations_;
     std::vector<worker_slot> workers_;
     supervision_target target_;
     deadlines deadlines_;
+    recycle_limits recycle_limits_;
     std::mt19937 random_;
     boot_backoff backoff_;
+    std::optional<reload_state> reload_;
+    bool reload_requested_ = false;  ///< a HUP arrived during a reload: run one more
+    int last_generation_ = 1;
+    time_point last_recycle_check_{};
 
     phase phase_ = phase::running;
     time_point stop_deadline_{};

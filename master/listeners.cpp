@@ -120,48 +120,49 @@ std::string fd_name(const bind_address& address) {
 
 }  // namespace
 
-listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog) {
+listener::listener(bind_address where, int descriptor, bool created_file)
+    : address(std::move(where)), fd(descriptor), name(fd_name(address)),
+      owns_socket_file(created_file) {}
+
+listener::~listener() {
+    if (owns_socket_file) ::unlink(address.path.c_str());
+    if (fd >= 0) ::close(fd);
+}
+
+listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog,
+                                    const listener_set* current) {
     listener_set set;
     for (const auto& text : addresses) {
-        listener item{parse_bind_address(text)};
-        switch (item.address.type) {
-            case bind_address::kind::tcp: item.fd = bind_tcp(item.address, backlog); break;
-            case bind_address::kind::unix_path:
-                item.fd = bind_unix(item.address, backlog);
-                item.owns_socket_file = true;
-                break;
-            case bind_address::kind::inherited_fd: item.fd = adopt_fd(item.address); break;
+        std::shared_ptr<const listener> reused;
+        if (current)
+            for (const auto& item : current->listeners_)
+                if (item->address.text == text) reused = item;
+        if (reused) {
+            set.listeners_.push_back(std::move(reused));
+            continue;
         }
-        item.name = fd_name(item.address);
-        set.listeners_.push_back(std::move(item));
+        auto address = parse_bind_address(text);
+        switch (address.type) {
+            case bind_address::kind::tcp:
+                set.listeners_.push_back(
+                    std::make_shared<listener>(address, bind_tcp(address, backlog), false));
+                break;
+            case bind_address::kind::unix_path:
+                set.listeners_.push_back(
+                    std::make_shared<listener>(address, bind_unix(address, backlog), true));
+                break;
+            case bind_address::kind::inherited_fd:
+                set.listeners_.push_back(
+                    std::make_shared<listener>(address, adopt_fd(address), false));
+                break;
+        }
     }
     return set;
 }
 
-listener_set::listener_set(listener_set&& other) noexcept
-    : listeners_(std::exchange(other.listeners_, {})) {}
-
-listener_set& listener_set::operator=(listener_set&& other) noexcept {
-    if (this != &other) {
-        close_all();
-        listeners_ = std::exchange(other.listeners_, {});
-    }
-    return *this;
-}
-
-listener_set::~listener_set() { close_all(); }
-
-void listener_set::close_all() {
-    for (auto& item : listeners_) {
-        if (item.owns_socket_file) ::unlink(item.address.path.c_str());
-        if (item.fd >= 0) ::close(item.fd);
-    }
-    listeners_.clear();
-}
-
 std::string listener_set::fd_names() const {
     std::string names;
-    for (const auto& item : listeners_) names += (names.empty() ? "" : ":") + item.name;
+    for (const auto& item : listeners_) names += (names.empty() ? "" : ":") + item->name;
     return names;
 }
 

@@ -2,6 +2,7 @@
 // The listening sockets, bound by the master before any worker exists and handed to every
 // worker as fds 3.. . The master never accepts on them; it only keeps them open.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,33 +10,37 @@
 
 namespace corral {
 
-/// One bound, listening socket.
+/// One bound, listening socket; closed (and its socket file removed) when the last
+/// listener_set holding it lets go.
 struct listener {
     bind_address address;
     int fd = -1;
-    std::string name{};           ///< its LISTEN_FDNAMES entry
-    bool owns_socket_file = false;  ///< a unix socket file we created and remove at exit
+    std::string name{};             ///< its LISTEN_FDNAMES entry
+    bool owns_socket_file = false;  ///< a unix socket file we created and remove at close
+
+    listener(bind_address where, int descriptor, bool created_file);
+    ~listener();
+    listener(const listener&) = delete;
+    listener& operator=(const listener&) = delete;
 };
 
-/// Every listener of the master; closes them (and removes their socket files) when destroyed.
+/// The listeners of one worker generation. A reload builds a new set that shares every
+/// unchanged listener with the old one, so a socket that a live generation still uses is
+/// never closed and its queue of connections is never dropped.
 class listener_set {
 public:
-    /// Binds and listens on each address; throws std::system_error naming the call and the
-    /// address. Unix socket files are replaced only when nothing answers on them.
-    static listener_set bind_all(const std::vector<std::string>& addresses, int backlog);
+    /// Binds and listens on each address, reusing the listeners of `current` whose address
+    /// is written the same; throws std::system_error or std::runtime_error naming the call
+    /// and the address. Unix socket files are replaced only when nothing answers on them.
+    static listener_set bind_all(const std::vector<std::string>& addresses, int backlog,
+                                 const listener_set* current = nullptr);
 
-    listener_set() = default;
-    listener_set(listener_set&& other) noexcept;
-    listener_set& operator=(listener_set&& other) noexcept;
-    ~listener_set();
-
-    const std::vector<listener>& items() const { return listeners_; }
+    const std::vector<std::shared_ptr<const listener>>& items() const { return listeners_; }
     /// "a:b:c", for LISTEN_FDNAMES.
     std::string fd_names() const;
 
 private:
-    void close_all();
-    std::vector<listener> listeners_;
+    std::vector<std::shared_ptr<const listener>> listeners_;
 };
 
 }  // namespace corral

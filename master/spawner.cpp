@@ -165,21 +165,19 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
     return environment;
 }
 
-spawner::spawner(boost::asio::io_context& io, worker_command command)
-    : io_(io), command_(std::move(command)) {}
-
-pid_t spawner::spawn(const listener_set& listeners, std::vector<std::string> environment,
-                     int log_fd) {
+pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
+                           const listener_set& listeners, std::vector<std::string> environment,
+                           int log_fd) {
     worker_setup setup;
-    for (const auto& item : listeners.items()) setup.listen_fds.push_back(item.fd);
+    for (const auto& item : listeners.items()) setup.listen_fds.push_back(item->fd);
     setup.environment = std::move(environment);
     boost::system::error_code ec;
     bp::default_process_launcher launch;
-    auto worker = launch(io_.get_executor(), ec, command_.executable.string(), command_.arguments,
+    auto worker = launch(io.get_executor(), ec, command.executable.string(), command.arguments,
                          bp::process_stdio{nullptr, log_fd, log_fd}, setup);
     if (ec)
         throw std::system_error(ec.value(), std::generic_category(),
-                                "cannot execute worker command " + command_.executable.string());
+                                "cannot execute worker command " + command.executable.string());
     pid_t pid = worker.id();
     worker.detach();  // the arbiter reaps with waitpid(-1); see docs/design.md
     return pid;

@@ -35,21 +35,11 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
                                             const config& cfg, const listener_set& listeners,
                                             const std::string& notify_address, int generation);
 
-class spawner {
-public:
-    spawner(boost::asio::io_context& io, worker_command command);
-
-    /// Forks and execs one worker with `listeners` as fds 3.., stdin on /dev/null and
-    /// stdout/stderr on `log_fd`; returns its pid. Throws std::system_error when the
-    /// program cannot be executed.
-    pid_t spawn(const listener_set& listeners, std::vector<std::string> environment,
-                int log_fd);
-
-    const worker_command& command() const { return command_; }
-
-private:
-    boost::asio::io_context& io_;
-    worker_command command_;
-};
+/// Forks and execs one worker running `command` with `listeners` as fds 3.., stdin on
+/// /dev/null and stdout/stderr on `log_fd`; returns its pid. Throws std::system_error when
+/// the program cannot be executed. The caller reaps it (waitpid).
+pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
+                           const listener_set& listeners, std::vector<std::string> environment,
+                           int log_fd);
 
 }  // namespace corral

@@ -16,19 +16,69 @@ const char* to_string(worker_state state) {
     return "unknown";
 }
 
+bool is_outdated(const worker_slot& slot, const supervision_target& target) {
+    return slot.generation != target.generation || !slot.replace_reason.empty();
+}
+
+namespace {
+
+/// Booting before ready, then oldest first: the order in which workers are retired.
+void sort_for_retirement(std::vector<const worker_slot*>& slots) {
+    std::sort(slots.begin(), slots.end(), [](const worker_slot* a, const worker_slot* b) {
+        bool a_booting = a->state == worker_state::booting;
+        bool b_booting = b->state == worker_state::booting;
+        if (a_booting != b_booting) return a_booting;
+        return a->spawned_at < b->spawned_at;
+    });
+}
+
+}  // namespace
+
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target) {
-    std::vector<const worker_slot*> serving;
-    for (const auto& slot : table)
-        if (slot.alive_for_capacity()) serving.push_back(&slot);
+    std::vector<const worker_slot*> current, outdated;
+    int ready_current = 0;
+    for (const auto& slot : table) {
+        if (slot.draining()) continue;
+        if (is_outdated(slot, target)) {
+            outdated.push_back(&slot);
+        } else {
+            current.push_back(&slot);
+            ready_current += slot.state == worker_state::ready;
+        }
+    }
+    int alive = static_cast<int>(current.size() + outdated.size());
     manage_plan plan;
-    int alive = static_cast<int>(serving.size());
-    if (alive < target.count) plan.spawn = target.count - alive;
-    if (alive > target.count) {
-        std::sort(serving.begin(), serving.end(),
+    plan.spawn = std::max(0, std::min(target.count - static_cast<int>(current.size()),
+                                      target.count + std::max(target.surge, 1) - alive));
+    int replaced = std::min(static_cast<int>(outdated.size()),
+                            ready_current + static_cast<int>(outdated.size()) - target.count);
+    sort_for_retirement(outdated);
+    for (int i = 0; i < replaced; ++i) plan.retire.push_back(outdated[i]->pid);
+    int surplus = static_cast<int>(current.size()) - target.count;
+    if (surplus > 0) {
+        std::sort(current.begin(), current.end(),
                   [](auto* a, auto* b) { return a->spawned_at < b->spawned_at; });
-        for (int i = 0; i < alive - target.count; ++i) plan.retire.push_back(serving[i]->pid);
+        for (int i = 0; i < surplus; ++i) plan.retire.push_back(current[i]->pid);
     }
     return plan;
+}
+
+bool replacement_complete(const std::vector<worker_slot>& table, const supervision_target& target) {
+    int ready_current = 0;
+    for (const auto& slot : table) {
+        if (slot.draining()) continue;
+        if (is_outdated(slot, target)) return false;
+        ready_current += slot.state == worker_state::ready;
+    }
+    return ready_current >= target.count;
+}
+
+std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now) {
+    if (limits.max_memory > 0 && slot.memory && static_cast<double>(*slot.memory) > limits.max_memory)
+        return "max_worker_memory";
+    if (limits.max_lifetime.count() > 0 && seconds_f(now - slot.spawned_at) > limits.max_lifetime)
+        return "max_worker_lifetime";
+    return "";
 }
 
 std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>& table,

@@ -13,20 +13,30 @@ namespace corral {
 
 using seconds_f = std::chrono::duration<double>;
 
-/// What manage_workers() converges on.
+/// What manage_workers() converges on: `count` ready workers of `generation`.
 struct supervision_target {
     int generation = 1;
     int count = 1;
+    int surge = 1;  ///< workers that may boot beyond `count` while others are replaced
 };
 
 struct manage_plan {
-    int spawn = 0;               ///< workers to start now
-    std::vector<pid_t> retire;   ///< workers to drain (TERM), oldest first
+    int spawn = 0;               ///< workers of the target generation to start now
+    std::vector<pid_t> retire;   ///< workers to drain (TERM)
 };
 
-/// Starts workers while fewer than `count` are booting or ready; retires the oldest while
-/// more are. Draining workers do not count.
+/// Whether a worker is to be replaced: of another generation, or asking to be recycled.
+bool is_outdated(const worker_slot& slot, const supervision_target& target);
+
+/// The reconciler. Draining workers do not count. Starts target-generation workers while
+/// fewer than `count` are booting or ready, keeping at most `count + surge` alive; retires
+/// an outdated worker for each replacement that is ready (booting ones first, then the
+/// oldest), so ready capacity never dips below `count`; retires the oldest current workers
+/// above `count`.
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target);
+
+/// Whether every outdated worker is gone and `count` target-generation workers are ready.
+bool replacement_complete(const std::vector<worker_slot>& table, const supervision_target& target);
 
 struct deadlines {
     seconds_f boot{30};              ///< booting -> killed
@@ -48,6 +58,15 @@ struct overdue_worker {
 /// step: SIGABRT for a missed heartbeat, SIGKILL for the rest and for an ignored SIGABRT.
 std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>& table,
                                                  const deadlines& limits, time_point now);
+
+/// Limits that recycle a worker: memory (PSS) and age.
+struct recycle_limits {
+    double max_memory = 0;    ///< bytes; 0 = off
+    seconds_f max_lifetime{0};  ///< 0 = off
+};
+
+/// Why `slot` should be replaced now ("max_worker_memory", "max_worker_lifetime"), or "".
+std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now);
 
 /// Exponential backoff with jitter between spawns after boot failures, so a worker that
 /// cannot boot is never respawned in a busy loop. Reset when a worker boots.

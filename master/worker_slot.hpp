@@ -36,8 +36,11 @@ struct worker_slot {
     std::uint64_t requests = 0;                ///< X_CORRAL_REQUESTS
     std::uint64_t connections = 0;             ///< X_CORRAL_CONNECTIONS
     std::string status;                        ///< STATUS=
+    std::string replace_reason;                ///< why it should be replaced; "" = it should not
+    std::uint64_t request_limit = 0;           ///< its max_requests with jitter; 0 = none
+    std::optional<std::uint64_t> memory;       ///< PSS in bytes, when last measured
 
-    bool alive_for_capacity() const { return state != worker_state::draining; }
+    bool draining() const { return state == worker_state::draining; }
 };
 
 }  // namespace corral

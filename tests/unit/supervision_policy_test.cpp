@@ -13,9 +13,10 @@ namespace {
 
 const time_point start = supervision_clock::now();
 
-worker_slot slot(pid_t pid, worker_state state, time_point spawned = start) {
+worker_slot slot(pid_t pid, worker_state state, time_point spawned = start, int generation = 1) {
     worker_slot s;
     s.pid = pid;
+    s.generation = generation;
     s.state = state;
     s.spawned_at = spawned;
     if (state == worker_state::draining) s.draining_since = spawned;
@@ -45,6 +46,78 @@ TEST_CASE("plan_workers retires the oldest workers above the target") {
     auto plan = plan_workers(table, {1, 1});
     CHECK(plan.spawn == 0);
     CHECK(plan.retire == std::vector<pid_t>{1, 2});
+}
+
+TEST_CASE("a reload starts the new generation and drains an old worker per ready new one") {
+    supervision_target target{2, 3, 3};
+    std::vector<worker_slot> table{slot(1, worker_state::ready, start, 1),
+                                   slot(2, worker_state::ready, start + 1s, 1),
+                                   slot(3, worker_state::ready, start + 2s, 1)};
+    auto plan = plan_workers(table, target);
+    CHECK(plan.spawn == 3);
+    CHECK(plan.retire.empty());  // nothing new is ready yet: old ones keep serving
+
+    table.push_back(slot(4, worker_state::ready, start + 3s, 2));
+    table.push_back(slot(5, worker_state::booting, start + 3s, 2));
+    table.push_back(slot(6, worker_state::booting, start + 3s, 2));
+    plan = plan_workers(table, target);
+    CHECK(plan.spawn == 0);
+    CHECK(plan.retire == std::vector<pid_t>{1});
+    CHECK(!replacement_complete(table, target));
+}
+
+TEST_CASE("max_surge = 1 rolls through the workers one by one") {
+    supervision_target target{2, 2, 1};
+    std::vector<worker_slot> table{slot(1, worker_state::ready, start, 1),
+                                   slot(2, worker_state::ready, start + 1s, 1)};
+    CHECK(plan_workers(table, target).spawn == 1);
+    table.push_back(slot(3, worker_state::booting, start + 2s, 2));
+    CHECK(plan_workers(table, target).spawn == 0);  // count + surge alive already
+    table.back().state = worker_state::ready;
+    auto plan = plan_workers(table, target);
+    CHECK(plan.retire == std::vector<pid_t>{1});
+    table[0].state = worker_state::draining;
+    CHECK(plan_workers(table, target).spawn == 1);
+}
+
+TEST_CASE("a booting outdated worker is retired before a ready one") {
+    supervision_target target{2, 1, 1};
+    std::vector<worker_slot> table{slot(1, worker_state::ready, start, 1),
+                                   slot(2, worker_state::booting, start + 1s, 1),
+                                   slot(3, worker_state::ready, start + 2s, 2)};
+    CHECK(plan_workers(table, target).retire == std::vector<pid_t>{2, 1});
+}
+
+TEST_CASE("a reload is complete when only ready workers of the target generation remain") {
+    supervision_target target{2, 2, 2};
+    std::vector<worker_slot> table{slot(1, worker_state::draining, start, 1),
+                                   slot(3, worker_state::ready, start, 2),
+                                   slot(4, worker_state::ready, start, 2)};
+    CHECK(replacement_complete(table, target));
+    table[1].state = worker_state::booting;
+    CHECK(!replacement_complete(table, target));
+}
+
+TEST_CASE("a worker asking to be recycled is replaced first, then drained") {
+    supervision_target target{1, 1, 1};
+    std::vector<worker_slot> table{slot(1, worker_state::ready)};
+    table[0].replace_reason = "max_requests";
+    auto plan = plan_workers(table, target);
+    CHECK(plan.spawn == 1);
+    CHECK(plan.retire.empty());
+    table.push_back(slot(2, worker_state::ready, start + 1s));
+    CHECK(plan_workers(table, target).retire == std::vector<pid_t>{1});
+}
+
+TEST_CASE("memory and age limits name the reason to recycle") {
+    recycle_limits limits{.max_memory = 1000, .max_lifetime = 60s};
+    auto worker = slot(1, worker_state::ready);
+    CHECK(recycle_reason(worker, limits, start + 1s).empty());
+    worker.memory = 1001;
+    CHECK(recycle_reason(worker, limits, start + 1s) == "max_worker_memory");
+    worker.memory = 10;
+    CHECK(recycle_reason(worker, limits, start + 61s) == "max_worker_lifetime");
+    CHECK(recycle_reason(worker, {}, start + 1h).empty());
 }
 
 TEST_CASE("a worker that does not boot in time is killed") {

@@ -4,7 +4,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <thread>
 
 #include "corral/json.hpp"
 #include "corral/worker.hpp"
@@ -40,6 +43,21 @@ asio::awaitable<response> sleep(request& req) {
     co_return response::text("slept " + text + " ms\n");
 }
 
+/// Blocks the event loop for ms: what a stuck handler looks like to the master's watchdog.
+asio::awaitable<response> stall(request& req) {
+    auto ms = std::stol(req.query_parameter("ms").value_or("0"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(ms, 0L, max_sleep_ms)));
+    co_return response::text("stalled\n");
+}
+
+/// n rounds of arithmetic on the loop: CPU-bound work.
+asio::awaitable<response> cpu(request& req) {
+    auto n = std::stoull(req.query_parameter("n").value_or("1000000"));
+    std::uint64_t x = 1;
+    for (std::uint64_t i = 0; i < n; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    co_return response::text(std::to_string(x % 1000) + "\n");
+}
+
 asio::awaitable<response> echo(request& req) {
     auto type = req.header("Content-Type").value_or("application/octet-stream");
     co_return response{200, {{"Content-Type", std::string(type)}}, std::move(req.body)};
@@ -54,6 +72,8 @@ router make_routes() {
         .get("/info", info)
         .get("/sleep", sleep)
         .post("/echo", echo);
+    if (const char* debug = std::getenv("CORRAL_DEBUG_ENDPOINTS"); debug && std::string_view(debug) == "true")
+        routes.get("/stall", stall).get("/cpu", cpu);
     return routes;
 }
 

@@ -24,6 +24,7 @@ struct server_limits {
     std::chrono::milliseconds drain_period{1000};    ///< idle connections when draining
     std::size_t max_head_size = 1 << 20;
     std::uint64_t max_body_size = 1 << 20;
+    std::uint64_t max_requests = 0;  ///< then ask to be recycled; 0 = never
 };
 
 class server {
@@ -44,7 +45,11 @@ public:
     // For connections.
     const router& routes() const { return routes_; }
     const server_limits& limits() const { return limits_; }
-    void count_request() { ++requests_; }
+    void count_request() {
+        if (++requests_ == limits_.max_requests && on_request_limit_) on_request_limit_();
+    }
+    /// Called once, when max_requests is reached (the worker keeps serving).
+    void on_request_limit(std::function<void()> callback) { on_request_limit_ = std::move(callback); }
     void attach(connection* c) { live_.insert(c); }
     void detach(connection* c);
 
@@ -58,6 +63,7 @@ private:
     std::vector<std::unique_ptr<acceptor>> acceptors_;
     std::unordered_set<connection*> live_;
     std::function<void()> on_drained_;
+    std::function<void()> on_request_limit_;
     bool draining_ = false;
     std::uint64_t requests_ = 0;
 };

@@ -41,6 +41,11 @@ void supervisor_link::ready() { notifier_.send("READY=1\nSTATUS=serving"); }
 
 void supervisor_link::stopping() { notifier_.send("STOPPING=1\nSTATUS=draining"); }
 
+void supervisor_link::request_recycle(std::string_view reason) {
+    log::info("Worker reached {}; asking the master for a replacement", reason);
+    notifier_.send("X_CORRAL_RECYCLE=" + std::string(reason));
+}
+
 void supervisor_link::start() {
     if (heartbeat_) notifier_.send("WATCHDOG=1\n" + counters_());
     do_beat();

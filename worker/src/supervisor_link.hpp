@@ -20,6 +20,8 @@ public:
 
     void ready();
     void stopping();
+    /// Asks the master for a replacement; it drains this worker once one is ready.
+    void request_recycle(std::string_view reason);
     /// Starts the heartbeat (and the parent check, also when no heartbeat is asked for).
     void start();
 

@@ -31,6 +31,7 @@ std::chrono::milliseconds to_milliseconds(double seconds) {
 server_limits limits_from(const config& cfg) {
     server_limits limits;
     limits.keepalive = to_milliseconds(cfg.keepalive);
+    if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS")) limits.max_requests = std::strtoull(limit, nullptr, 10);
     return limits;
 }
 
@@ -42,6 +43,7 @@ public:
           server_(io_, routes, limits_from(cfg)),
           link_(io_, [this] { return counters(); }, [this] { io_.stop(); }) {
         signals_.add(SIGUSR1);
+        server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
     }
 
     int run() {
