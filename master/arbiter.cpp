@@ -87,6 +87,20 @@ void arbiter::start() {
     notify_ = std::make_unique<notify_receiver>(io_);
     notify_->start([this](pid_t sender, std::string_view message) { on_notify(sender, message); });
     log::info("Using worker: {}", spec.command.executable.string());
+    auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
+                                 ? sources_.environment.at("RUNTIME_DIRECTORY")
+                                 : "";
+    if (auto path = control_socket_path(spec.cfg.control_socket, spec.cfg.pidfile, runtime_directory);
+        !path.empty()) {
+        control_ = std::make_unique<control_server>(
+            io_, path, [this](const boost::json::object& request, control_server::reply reply) {
+                handle_control(request, std::move(reply));
+            });
+        log::info("Control socket: {}", path);
+    }
+    if (!spec.cfg.metrics_bind.empty())
+        metrics_ = std::make_unique<metrics_server>(io_, spec.cfg.metrics_bind,
+                                                    [this] { return metrics_text(snapshot()); });
     for (int signal_number : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD,
                               SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
@@ -142,14 +156,27 @@ void arbiter::do_tick() {
 
 void arbiter::handle_chld() { reap_workers(); }
 
-void arbiter::handle_hup() {
-    if (phase_ != phase::running) return;
+void arbiter::handle_hup() { request_reload(std::nullopt); }
+
+void arbiter::request_reload(std::optional<control_server::reply> waiter) {
+    if (phase_ != phase::running) {
+        if (waiter) (*waiter)({{"ok", false}, {"error", "corral is stopping"}});
+        return;
+    }
     if (reload_) {
         reload_requested_ = true;
+        if (waiter) next_reload_waiters_.push_back(std::move(*waiter));
         log::info("A reload is under way; one more will follow it with the newest config");
         return;
     }
-    start_reload();
+    if (waiter) reload_waiters_.push_back(std::move(*waiter));
+    if (auto error = start_reload(); !error.empty()) answer_reload_waiters(error);
+}
+
+void arbiter::answer_reload_waiters(const std::string& error) {
+    boost::json::object answer{{"ok", error.empty()}, {"generation", target_.generation}};
+    if (!error.empty()) answer["error"] = error;
+    for (auto& reply : std::exchange(reload_waiters_, {})) reply(answer);
 }
 
 void arbiter::handle_term() { begin_stop(phase::stopping_gracefully, exit_code::clean_stop); }
@@ -185,7 +212,7 @@ void arbiter::handle_usr2() {
     log::warning("Binary upgrade is not available in this version; nothing changed");
 }
 
-void arbiter::start_reload() {
+std::string arbiter::start_reload() {
     const generation_spec& current = target_spec();
     generation_spec next;
     try {
@@ -194,7 +221,8 @@ void arbiter::start_reload() {
         next.listeners = listener_set::bind_all(next.cfg.bind, next.cfg.backlog, &current.listeners);
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
-        return;
+        ++counters_.failed_reloads;
+        return e.what();
     }
     reload_ = reload_state{target_.generation, target_.count};
     if (next.cfg.workers != current.cfg.workers) target_.count = next.cfg.workers;
@@ -209,6 +237,7 @@ void arbiter::start_reload() {
     log::info("Reloading: generation {} ({} workers) replaces generation {}", target_.generation,
               target_.count, reload_->previous_generation);
     manage_workers();
+    return "";
 }
 
 void arbiter::finish_reload_if_done() {
@@ -216,8 +245,10 @@ void arbiter::finish_reload_if_done() {
     log::info("Reload complete: generation {} serves with {} workers", target_.generation,
               target_.count);
     reload_.reset();
+    ++counters_.reloads;
     forget_unused_generations();
-    if (std::exchange(reload_requested_, false)) start_reload();
+    answer_reload_waiters("");
+    start_coalesced_reload();
 }
 
 void arbiter::roll_back(const std::string& why) {
@@ -239,8 +270,17 @@ void arbiter::roll_back(const std::string& why) {
         }
     }
     reload_.reset();
+    ++counters_.failed_reloads;
+    answer_reload_waiters(fmt::format("the new generation could not boot ({}); rolled back to "
+                                      "generation {}", why, target_.generation));
     manage_workers();
-    if (std::exchange(reload_requested_, false)) start_reload();
+    start_coalesced_reload();
+}
+
+void arbiter::start_coalesced_reload() {
+    if (!std::exchange(reload_requested_, false)) return;
+    reload_waiters_ = std::exchange(next_reload_waiters_, {});
+    if (auto error = start_reload(); !error.empty()) answer_reload_waiters(error);
 }
 
 void arbiter::forget_unused_generations() {
@@ -252,6 +292,71 @@ void arbiter::forget_unused_generations() {
                                   [number](const worker_slot& s) { return s.generation == number; });
         it = in_use ? std::next(it) : generations_.erase(it);  // closes listeners no longer used
     }
+}
+
+void arbiter::handle_control(const boost::json::object& request, control_server::reply reply) {
+    const auto* command = request.if_contains("command");
+    std::string name = command && command->is_string() ? command->as_string().c_str() : "";
+    auto flag = [&](const char* key) {
+        const auto* value = request.if_contains(key);
+        return value && value->is_bool() && value->as_bool();
+    };
+    if (name != "status") log::info("Control command: {}", name);
+    if (name == "status") {
+        auto status = status_object(snapshot());
+        status["ok"] = true;
+        reply(std::move(status));
+    } else if (name == "reload") {
+        if (flag("wait")) {
+            request_reload(std::move(reply));
+        } else {
+            request_reload(std::nullopt);
+            reply({{"ok", true}});
+        }
+    } else if (name == "scale") {
+        control_scale(request, reply);
+    } else if (name == "stop") {
+        reply({{"ok", true}});
+        begin_stop(flag("quick") ? phase::stopping_quickly : phase::stopping_gracefully,
+                   exit_code::clean_stop);
+    } else if (name == "reopen-logs") {
+        handle_usr1();
+        reply({{"ok", true}});
+    } else if (name == "upgrade") {
+        reply({{"ok", false}, {"error", "binary upgrade is not available in this version"}});
+    } else {
+        reply({{"ok", false}, {"error", "unknown command \"" + name + "\""}});
+    }
+}
+
+void arbiter::control_scale(const boost::json::object& request, const control_server::reply& reply) {
+    const auto* value = request.if_contains("workers");
+    std::string text = value && value->is_string() ? value->as_string().c_str() : "";
+    long number = 0;
+    auto [end, ec] = std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0),
+                                     text.data() + text.size(), number);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+        reply({{"ok", false}, {"error", "scale needs N, +N or -N, got \"" + text + "\""}});
+        return;
+    }
+    long wanted = text.starts_with('+') || text.starts_with('-') ? target_.count + number : number;
+    if (wanted < 1 || wanted > 4096) {
+        reply({{"ok", false},
+               {"error", fmt::format("scale would make {} workers; it must be 1 to 4096", wanted)}});
+        return;
+    }
+    if (phase_ == phase::running) {
+        target_.count = static_cast<int>(wanted);
+        log::info("Number of workers: {}", target_.count);
+        manage_workers();
+    }
+    reply({{"ok", true}, {"workers", target_.count}});
+}
+
+supervision_snapshot arbiter::snapshot() const {
+    return {workers_,          target_spec().listeners, counters_,
+            target_.generation, target_.count,          started_at_,
+            supervision_clock::now()};
 }
 
 void arbiter::on_notify(pid_t sender, std::string_view message) {
@@ -294,7 +399,12 @@ void arbiter::reap_workers() {
         if (slot == workers_.end()) continue;  // not ours (orphans reaped as PID 1)
         worker_slot gone = std::move(*slot);
         workers_.erase(slot);
+        counters_.requests_of_exited_workers += gone.requests;
         bool expected = gone.killed || gone.draining();
+        if (phase_ == phase::running && !gone.draining())
+            ++counters_.restarts[gone.state == worker_state::booting ? "boot_failure"
+                                 : gone.aborted_at                    ? "timeout"
+                                                                      : "crash"];
         if (gone.state == worker_state::booting && phase_ == phase::running) {
             note_boot_failure(gone, wait_status);
         } else if (expected || phase_ != phase::running) {

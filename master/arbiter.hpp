@@ -13,10 +13,13 @@
 #include <random>
 #include <vector>
 
+#include "master/control_server.hpp"
 #include "master/listeners.hpp"
+#include "master/metrics_server.hpp"
 #include "master/notify_receiver.hpp"
 #include "master/pidfile.hpp"
 #include "master/spawner.hpp"
+#include "master/status_report.hpp"
 #include "master/supervision_policy.hpp"
 #include "master/worker_slot.hpp"
 #include "shared/config.hpp"
@@ -64,6 +67,12 @@ private:
     void handle_usr1();   ///< reopen log files, and tell the workers to
     void handle_usr2();   ///< binary upgrade: not in this version, logged and ignored
 
+    void handle_control(const boost::json::object& request, control_server::reply reply);
+    void control_scale(const boost::json::object& request, const control_server::reply& reply);
+    void request_reload(std::optional<control_server::reply> waiter);
+    void answer_reload_waiters(const std::string& error);
+    supervision_snapshot snapshot() const;
+
     void reap_workers();
     void murder_workers();
     void recycle_workers();
@@ -72,8 +81,10 @@ private:
     void retire_worker(worker_slot& slot);
     void signal_worker(worker_slot& slot, int signal_number);
     void note_boot_failure(const worker_slot& slot, int wait_status);
-    void start_reload();
+    /// Starts a reload; returns why it could not start ("" when it did).
+    std::string start_reload();
     void finish_reload_if_done();
+    void start_coalesced_reload();
     void roll_back(const std::string& why);
     void apply_settings(const config& cfg);
     void forget_unused_generations();
@@ -87,6 +98,8 @@ private:
     boost::asio::steady_timer tick_;
     std::unique_ptr<notify_receiver> notify_;
     std::unique_ptr<pidfile> pidfile_;
+    std::unique_ptr<control_server> control_;
+    std::unique_ptr<metrics_server> metrics_;
 
     std::map<int, generation_spec> generations_;
     std::vector<worker_slot> workers_;
@@ -97,6 +110,10 @@ private:
     boot_backoff backoff_;
     std::optional<reload_state> reload_;
     bool reload_requested_ = false;  ///< a HUP arrived during a reload: run one more
+    std::vector<control_server::reply> reload_waiters_;       ///< `reload --wait`, this reload
+    std::vector<control_server::reply> next_reload_waiters_;  ///< ... and the coalesced one
+    supervision_counters counters_;
+    time_point started_at_ = supervision_clock::now();
     int last_generation_ = 1;
     time_point last_recycle_check_{};
 

@@ -9,10 +9,6 @@
 namespace corral {
 namespace {
 
-/// Subcommand words kept for the control commands; no option may take these names.
-constexpr std::array reserved_commands{"status", "reload", "scale", "stop", "reopen-logs",
-                                       "upgrade"};
-
 std::string option_help(const setting& s) {
     return fmt::format("{} [default: {}{}{}] [env: {}]", s.help, s.default_value,
                        s.unit.empty() ? "" : " ", s.unit, environment_variable(s));
@@ -29,13 +25,10 @@ command_line parse_command_line(int argc, const char* const* argv) {
         if (result.sources.worker_command.empty())
             throw usage_error("`--` must be followed by the worker command");
     }
-    if (!words.empty() && std::find(reserved_commands.begin(), reserved_commands.end(),
-                                    words.front()) != reserved_commands.end())
-        throw usage_error("`corral " + words.front() +
-                          "` is a control command that this version does not have yet");
 
     CLI::App app{"corral: a pre-fork process manager for async C++ HTTP workers", "corral"};
-    app.footer("Exit status: 0 clean stop, 1 runtime failure, 2 usage or config error, "
+    app.footer("Control commands: corral status|reload|scale|stop|reopen-logs|upgrade --help\n"
+               "Exit status: 0 clean stop, 1 runtime failure, 2 usage or config error, "
                "3 the first workers could not boot.\nDocs: docs/configuration.md");
     app.set_version_flag("--version", "corral " CORRAL_VERSION);
 

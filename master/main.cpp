@@ -4,12 +4,14 @@
 
 #include "master/arbiter.hpp"
 #include "master/command_line.hpp"
+#include "master/control_client.hpp"
 #include "shared/exit_codes.hpp"
 #include "shared/log.hpp"
 #include "shared/settings.hpp"
 
 int main(int argc, char** argv) {
     using namespace corral;
+    if (is_control_command(argc, argv)) return run_control_command(argc, argv);
     command_line cli;
     config cfg;
     try {

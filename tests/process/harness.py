@@ -7,7 +7,10 @@ master started through CorralTestCase is killed with all its workers when the te
 import contextlib
 import glob
 import http.client
+import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +21,9 @@ import unittest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.environ.get("CORRAL_BIN_DIR", os.path.join(REPO_ROOT, "build", "bin"))
 CORRAL = os.path.join(BIN_DIR, "corral")
+
+CORRAL_WORKER = os.path.join(BIN_DIR, "corral-worker")
+WRK = shutil.which("wrk")  # the HTTP load generator of the tests under load
 
 POLL_INTERVAL = 0.02  # seconds between two looks at a state we wait for
 
@@ -88,6 +94,28 @@ def live_children(pid):
             with open(task_children) as listing:
                 children.update(int(child) for child in listing.read().split())
     return {child for child in children if pid_alive(child)}
+
+
+def worker_generation(pid):
+    """The generation the master gave worker `pid` (CORRAL_GENERATION at its exec), or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            entries = environ.read().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    for entry in entries:
+        if entry.startswith(b"CORRAL_GENERATION="):
+            return int(entry.partition(b"=")[2])
+    return None
+
+
+def socket_inode(pid, fd):
+    """The inode of the socket that descriptor `fd` of `pid` refers to ("socket:[N]"), or None."""
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return target if target.startswith("socket:") else None
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -202,6 +230,29 @@ class Corral:
         self.known_workers |= workers
         return workers
 
+    def wait_log(self, text, timeout=5.0):
+        """Wait until the log contains `text` (a str, or a compiled regex); return the match."""
+        def found():
+            log = self.log()
+            match = text.search(log) if isinstance(text, re.Pattern) else text in log and text
+            if not match:
+                self.assert_running()
+            return match
+
+        return wait_until(found, timeout, f"{text!r} in the master's log")
+
+    def wait_generation(self, generation, count, timeout=5.0):
+        """Wait until exactly `count` live workers remain, all of `generation`; return their pids."""
+        def workers():
+            self.assert_running()
+            pids = self.worker_pids()
+            if len(pids) == count and all(worker_generation(p) == generation for p in pids):
+                return pids
+            return None
+
+        return wait_until(workers, timeout,
+                          f"exactly {count} live workers, all of generation {generation}")
+
     def assert_running(self):
         if self.returncode is not None:
             raise AssertionError(f"corral exited early with status {self.returncode}")
@@ -263,6 +314,65 @@ class Corral:
                 f"--- stdout:\n{self.output()}--- stderr:\n{self.log()}")
 
 
+def requests_served(port):
+    """The request counter of the worker that answers GET /info on `port`, or None."""
+    try:
+        status, body, _ = http_get(port, "/info", timeout=2.0)
+    except (OSError, http.client.HTTPException):
+        return None
+    return json.loads(body)["requests"] if status == 200 else None
+
+
+def wait_for_load(port, at_least=100, timeout=5.0):
+    """Wait until a worker on `port` says it served `at_least` requests: the load is on."""
+    wait_until(lambda: (requests_served(port) or 0) >= at_least, timeout,
+               f"a worker on port {port} to have served {at_least} requests")
+
+
+class Wrk:
+    """A run of wrk (one thread, keep-alive connections) against 127.0.0.1:`port`."""
+
+    def __init__(self, port, seconds=3, connections=64, path="/"):
+        if WRK is None:
+            raise unittest.SkipTest("wrk is not installed")
+        self.args = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s",
+                     f"http://127.0.0.1:{port}{path}"]
+        self.seconds = seconds
+        self.process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        self.text = None
+
+    def finish(self):
+        """Wait for wrk to end; return its report (stdout and stderr)."""
+        if self.text is None:
+            try:
+                self.text, _ = self.process.communicate(timeout=self.seconds + 10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.text = self.process.communicate()[0]
+                raise AssertionError(f"wrk did not end:\n{self.text}") from None
+        return self.text
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+    def requests(self):
+        """How many requests wrk completed; 0 if its report says none."""
+        match = re.search(r"^\s*(\d+) requests in ", self.finish(), re.MULTILINE)
+        return int(match.group(1)) if match else 0
+
+    def assert_clean(self, test):
+        """Fail `test` unless wrk completed requests without a socket error or a non-2xx/3xx."""
+        report = self.finish()
+        test.assertEqual(self.process.returncode, 0, f"wrk failed:\n{report}")
+        test.assertNotIn("Socket errors", report, f"wrk saw socket errors:\n{report}")
+        test.assertNotIn("Non-2xx or 3xx responses", report, f"wrk saw HTTP errors:\n{report}")
+        test.assertGreater(self.requests(), 0, f"wrk completed no request:\n{report}")
+
+
 class CorralTestCase(unittest.TestCase):
     """Starts corral masters, kills them after each test and adds their logs to failures."""
 
@@ -279,6 +389,12 @@ class CorralTestCase(unittest.TestCase):
         self.masters.append(master)
         self.addCleanup(master.stop)
         return master
+
+    def start_wrk(self, port, seconds=3, connections=64, path="/"):
+        """Start wrk against `port`; it is killed when the test ends."""
+        wrk = Wrk(port, seconds, connections, path)
+        self.addCleanup(wrk.kill)
+        return wrk
 
     def run_corral(self, *args, env=None, pass_fds=(), timeout=10.0):
         """Run a master that is expected to exit by itself; return it once it has."""

@@ -1,5 +1,4 @@
-// Boost.JSON's implementation is compiled here, once.
-#include <boost/json/src.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "corral/json.hpp"
 
