@@ -14,6 +14,7 @@
 #include "shared/exit_codes.hpp"
 #include "shared/log.hpp"
 #include "shared/notify.hpp"
+#include "shared/worker_signals.hpp"
 
 namespace corral {
 namespace {
@@ -558,7 +559,11 @@ void arbiter::begin_stop(phase how, int exit_status) {
     for (auto& slot : workers_) {
         slot.state = worker_state::draining;
         if (!slot.draining_since) slot.draining_since = now;
-        signal_worker(slot, quick ? SIGQUIT : SIGTERM);
+        if (quick) {
+            signal_worker(slot, SIGQUIT);
+        } else if (::sigqueue(slot.pid, SIGTERM, sigval{.sival_int = final_stop_value}) != 0) {
+            signal_worker(slot, SIGTERM);  // a final stop: serve what is queued, then drain
+        }
     }
     reap_workers();
 }

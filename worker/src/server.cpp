@@ -64,28 +64,45 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
     asio::steady_timer pause(io_);
     while (!draining_) {
         auto [ec, socket] = co_await listener.async_accept(asio::as_tuple(asio::use_awaitable));
-        if (ec == asio::error::operation_aborted || draining_) co_return;
-        if (ec) {
-            // Out of descriptors or memory: let other workers take connections for a moment.
-            log::warning("accept() failed: {}; pausing accepts for 100 ms", ec.message());
-            pause.expires_after(std::chrono::milliseconds(100));
-            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!ec) {
+            serve(std::move(socket));  // even if a drain began meanwhile: it is ours now
             continue;
         }
-        auto remote = peer_address(socket);
-        auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
-        asio::co_spawn(io_, c->run(), asio::detached);
+        if (ec == asio::error::operation_aborted || draining_) co_return;
+        // Out of descriptors or memory: let other workers take connections for a moment.
+        log::warning("accept() failed: {}; pausing accepts for 100 ms", ec.message());
+        pause.expires_after(std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
     }
 }
 
-void server::drain(std::function<void()> on_drained) {
+void server::serve(generic_stream::socket socket) {
+    auto remote = peer_address(socket);
+    auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
+    asio::co_spawn(io_, c->run(), asio::detached);
+}
+
+void server::accept_queued(acceptor& listener) {
+    boost::system::error_code ec;
+    listener.non_blocking(true, ec);
+    while (!ec) {
+        generic_stream::socket socket(io_);
+        listener.accept(socket, ec);  // until the queue is empty (EAGAIN)
+        if (!ec) serve(std::move(socket));
+    }
+}
+
+void server::drain(bool serve_queued, std::function<void()> on_drained) {
     if (draining_) return;
     draining_ = true;
     on_drained_ = std::move(on_drained);
     boost::system::error_code ignored;
-    // The worker's copies of the listeners close; the master keeps its own open, so new
-    // connections wait in the queue for another worker.
-    for (auto& listener : acceptors_) listener->close(ignored);
+    // The worker's copies of the listeners close; the master keeps its own open, so on a
+    // reload new connections wait in the queue for the next generation.
+    for (auto& listener : acceptors_) {
+        if (serve_queued) accept_queued(*listener);
+        listener->close(ignored);
+    }
     for (auto* c : std::vector<connection*>(live_.begin(), live_.end())) c->drain();
     if (live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
 }

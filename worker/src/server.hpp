@@ -35,8 +35,10 @@ public:
     /// Accepts on the listening socket `fd` (inherited from the master) from start() on.
     void add_listener(int fd);
     void start();
-    /// Stops accepting; `on_drained` runs once the last connection has closed.
-    void drain(std::function<void()> on_drained);
+    /// Stops accepting; `on_drained` runs once the last connection has closed. With
+    /// `serve_queued`, first accepts what is already waiting in the listeners' queues (a
+    /// final stop: nobody else will), answering each with `Connection: close`.
+    void drain(bool serve_queued, std::function<void()> on_drained);
 
     bool draining() const { return draining_; }
     std::uint64_t requests() const { return requests_; }
@@ -56,6 +58,8 @@ public:
 private:
     using acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
     boost::asio::awaitable<void> accept_loop(acceptor& listener);
+    void serve(boost::asio::generic::stream_protocol::socket socket);
+    void accept_queued(acceptor& listener);
 
     boost::asio::io_context& io_;
     const router& routes_;

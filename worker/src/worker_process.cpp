@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <boost/asio/signal_set.hpp>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -14,6 +13,8 @@
 #include "shared/config.hpp"
 #include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
+#include "shared/worker_signals.hpp"
+#include "signal_reader.hpp"
 #include "supervisor_link.hpp"
 
 namespace corral {
@@ -39,10 +40,9 @@ class worker_process {
 public:
     worker_process(const router& routes, worker_hooks hooks, const config& cfg)
         : hooks_(std::move(hooks)),
-          signals_(io_, SIGTERM, SIGINT, SIGQUIT),
+          signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           server_(io_, routes, limits_from(cfg)),
           link_(io_, [this] { return counters(); }, [this] { io_.stop(); }) {
-        signals_.add(SIGUSR1);
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
     }
 
@@ -56,7 +56,7 @@ public:
         for (const auto& socket : sockets) server_.add_listener(socket.fd);
         running_server = &server_;
         if (hooks_.on_start) hooks_.on_start();
-        do_wait_signal();
+        signals_.start([this](int signal_number, int value) { on_signal(signal_number, value); });
         server_.start();
         link_.ready();
         link_.start();
@@ -72,26 +72,24 @@ private:
                            server_.connections());
     }
 
-    void do_wait_signal() {
-        signals_.async_wait([this](boost::system::error_code ec, int signal_number) {
-            if (ec) return;
-            if (signal_number == SIGTERM) {
-                log::info("Worker draining: finishing {} connection(s)", server_.connections());
-                link_.stopping();
-                server_.drain([this] { io_.stop(); });
-            } else if (signal_number == SIGUSR1) {
-                log::reopen();
-            } else {
-                io_.stop();  // QUIT, INT: exit now
-                return;
-            }
-            do_wait_signal();
-        });
+    void on_signal(int signal_number, int value) {
+        if (signal_number == SIGTERM) {
+            bool final_stop = value == final_stop_value;
+            log::info("Worker draining{}: finishing {} connection(s)",
+                      final_stop ? " (final stop: serving queued connections first)" : "",
+                      server_.connections());
+            link_.stopping();
+            server_.drain(final_stop, [this] { io_.stop(); });
+        } else if (signal_number == SIGUSR1) {
+            log::reopen();
+        } else {
+            io_.stop();  // QUIT, INT: exit now
+        }
     }
 
     boost::asio::io_context io_{1};
     worker_hooks hooks_;
-    boost::asio::signal_set signals_;
+    signal_reader signals_;
     server server_;
     supervisor_link link_;
 };
