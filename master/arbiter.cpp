@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <cstring>
 #include <system_error>
@@ -52,8 +53,10 @@ supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
 
 }  // namespace
 
-arbiter::arbiter(config cfg, config_sources sources)
+arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> arguments)
     : sources_(std::move(sources)),
+      arguments_(std::move(arguments)),
+      executable_(std::filesystem::read_symlink("/proc/self/exe")),
       signals_(io_),
       tick_(io_),
       random_(std::random_device{}()),
@@ -81,7 +84,14 @@ void arbiter::start() {
     ::signal(SIGPIPE, SIG_IGN);  // a closed stderr must not kill the master
     raise_open_files_limit();
     spec.command = resolve_worker_command(spec.cfg.worker_command, search_path(sources_));
-    spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog);
+    std::optional<upgrade_state> upgraded;
+    if (auto found = sources_.environment.find(upgrade_state_variable);
+        found != sources_.environment.end()) {
+        upgraded = decode_upgrade_state(found->second);
+        sources_.environment.erase(found);  // not for the workers, nor the next upgrade
+    }
+    spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
+                                            upgraded ? &upgraded->listeners : nullptr);
     for (const auto& item : spec.listeners.items())
         log::info("Listening at: {} (fd {})", item->address.display(), item->fd);
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
@@ -106,8 +116,69 @@ void arbiter::start() {
                               SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
     do_wait_signal();
+    if (upgraded) adopt_upgraded_workers(*upgraded);
     manage_workers();
     do_tick();
+}
+
+void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
+    for (const auto& [text, fd] : state.listeners) {
+        const auto& used = target_spec().listeners.items();
+        if (std::none_of(used.begin(), used.end(), [fd](const auto& l) { return l->fd == fd; }))
+            ::close(fd);  // no longer in the configuration
+    }
+    auto now = supervision_clock::now();
+    for (const auto& adopted : state.workers) {
+        worker_slot slot;
+        slot.pid = adopted.pid;
+        slot.generation = adopted.generation;
+        slot.state = adopted.ready ? worker_state::ready : worker_state::booting;
+        slot.spawned_at = now - to_duration(seconds_f{adopted.age_seconds});
+        workers_.push_back(slot);
+    }
+    any_worker_booted_ = true;
+    // The old generation's spec is this one (its own is gone with the old image): enough to
+    // roll back to, with this binary's worker.
+    generation_spec spec = std::move(generations_.at(target_.generation));
+    generations_.clear();
+    generations_[state.target_generation] = spec;
+    target_.generation = last_generation_ = state.last_generation + 1;
+    generations_[target_.generation] = std::move(spec);
+    reload_ = reload_state{state.target_generation, state.count};
+    target_.count = state.count;
+    apply_settings(target_spec().cfg);
+    log::info("Upgraded in place: generation {} ({} workers) replaces generation {} ({} adopted)",
+              target_.generation, target_.count, state.target_generation, state.workers.size());
+}
+
+std::string arbiter::start_upgrade() {
+    if (phase_ != phase::running) return "corral is stopping";
+    if (reload_) return "a reload is under way; upgrade when it is complete";
+    if (auto problem = check_new_binary(executable_, arguments_); !problem.empty()) {
+        log::error("Upgrade aborted: {}; this master keeps serving", problem);
+        return problem;
+    }
+    upgrade_state state{last_generation_, target_.generation, target_.count, {}, {}};
+    std::vector<int> keep;
+    for (const auto& item : target_spec().listeners.items()) {
+        state.listeners[item->address.text] = item->fd;
+        keep.push_back(item->fd);
+    }
+    auto now = supervision_clock::now();
+    for (const auto& slot : workers_)
+        if (!slot.draining())
+            state.workers.push_back({slot.pid, slot.generation, slot.state == worker_state::ready,
+                                     seconds_f(now - slot.spawned_at).count()});
+    std::vector<std::string> environment;
+    for (const auto& [key, value] : sources_.environment) environment.push_back(key + "=" + value);
+    environment.push_back(std::string(upgrade_state_variable) + "=" + encode_upgrade_state(state));
+    log::info("Upgrading: executing {} in place (pid {} stays)", executable_.string(), ::getpid());
+    pidfile_.reset();  // the new image writes it again; our destructor must not remove it
+    auto problem = exec_in_place(executable_, arguments_, environment, keep);
+    log::error("Upgrade failed: {}; this master keeps serving", problem);
+    if (!target_spec().cfg.pidfile.empty())
+        pidfile_ = std::make_unique<pidfile>(target_spec().cfg.pidfile);
+    return problem;
 }
 
 void arbiter::apply_settings(const config& cfg) {
@@ -209,9 +280,7 @@ void arbiter::handle_usr1() {
     for (auto& slot : workers_) signal_worker(slot, SIGUSR1);
 }
 
-void arbiter::handle_usr2() {
-    log::warning("Binary upgrade is not available in this version; nothing changed");
-}
+void arbiter::handle_usr2() { start_upgrade(); }
 
 std::string arbiter::start_reload() {
     const generation_spec& current = target_spec();
@@ -324,7 +393,8 @@ void arbiter::handle_control(const boost::json::object& request, control_server:
         handle_usr1();
         reply({{"ok", true}});
     } else if (name == "upgrade") {
-        reply({{"ok", false}, {"error", "binary upgrade is not available in this version"}});
+        reply({{"ok", true}});  // after an exec nobody is left to answer; failures are logged
+        boost::asio::post(io_, [this] { start_upgrade(); });
     } else {
         reply({{"ok", false}, {"error", "unknown command \"" + name + "\""}});
     }

@@ -21,6 +21,7 @@
 #include "master/spawner.hpp"
 #include "master/status_report.hpp"
 #include "master/supervision_policy.hpp"
+#include "master/upgrade.hpp"
 #include "master/worker_slot.hpp"
 #include "shared/config.hpp"
 
@@ -35,7 +36,8 @@ struct generation_spec {
 
 class arbiter {
 public:
-    arbiter(config cfg, config_sources sources);
+    /// `arguments` is the command line as given (argv[1..]), for a binary upgrade.
+    arbiter(config cfg, config_sources sources, std::vector<std::string> arguments);
     ~arbiter();
 
     /// Binds, spawns and supervises until stopped; returns the exit status (exit_codes.hpp).
@@ -52,6 +54,9 @@ private:
     };
 
     void start();
+    void adopt_upgraded_workers(const upgrade_state& state);
+    /// Re-executes the binary; returns only if that failed, with why.
+    std::string start_upgrade();
     void do_wait_signal();
     void do_tick();
     void dispatch_signal(int signal_number);
@@ -65,7 +70,7 @@ private:
     void handle_ttin();   ///< one worker more
     void handle_ttou();   ///< one worker fewer, never below one
     void handle_usr1();   ///< reopen log files, and tell the workers to
-    void handle_usr2();   ///< binary upgrade: not in this version, logged and ignored
+    void handle_usr2();   ///< binary upgrade: re-execute the binary on disk, keep serving
 
     void handle_control(const boost::json::object& request, control_server::reply reply);
     void control_scale(const boost::json::object& request, const control_server::reply& reply);
@@ -93,6 +98,8 @@ private:
     const generation_spec& target_spec() const { return generations_.at(target_.generation); }
 
     config_sources sources_;
+    std::vector<std::string> arguments_;
+    std::filesystem::path executable_;  ///< this binary's path, resolved at start
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;

@@ -1,5 +1,6 @@
 #include "master/control_server.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,7 +71,7 @@ control_server::control_server(asio::io_context& io, const std::string& path, ha
         throw;
     }
     ::umask(previous);
-    acceptor_.assign(asio::local::stream_protocol(), ::dup(socket_file_.items().front()->fd));
+    acceptor_.assign(asio::local::stream_protocol(), ::fcntl(socket_file_.items().front()->fd, F_DUPFD_CLOEXEC, 3));
     do_accept();
 }
 

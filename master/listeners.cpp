@@ -130,7 +130,8 @@ listener::~listener() {
 }
 
 listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog,
-                                    const listener_set* current) {
+                                    const listener_set* current,
+                                    const std::map<std::string, int>* inherited) {
     listener_set set;
     for (const auto& text : addresses) {
         std::shared_ptr<const listener> reused;
@@ -142,6 +143,13 @@ listener_set listener_set::bind_all(const std::vector<std::string>& addresses, i
             continue;
         }
         auto address = parse_bind_address(text);
+        if (inherited && inherited->count(text)) {
+            int fd = inherited->at(text);
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            set.listeners_.push_back(std::make_shared<listener>(
+                address, fd, address.type == bind_address::kind::unix_path));
+            continue;
+        }
         switch (address.type) {
             case bind_address::kind::tcp:
                 set.listeners_.push_back(

@@ -2,6 +2,7 @@
 // The listening sockets, bound by the master before any worker exists and handed to every
 // worker as fds 3.. . The master never accepts on them; it only keeps them open.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,10 +31,12 @@ struct listener {
 class listener_set {
 public:
     /// Binds and listens on each address, reusing the listeners of `current` whose address
-    /// is written the same; throws std::system_error or std::runtime_error naming the call
-    /// and the address. Unix socket files are replaced only when nothing answers on them.
+    /// is written the same, and adopting the descriptors in `inherited` (bind text -> fd,
+    /// from a binary upgrade); throws std::system_error or std::runtime_error naming the
+    /// call and the address. Unix socket files are replaced only when nothing answers.
     static listener_set bind_all(const std::vector<std::string>& addresses, int backlog,
-                                 const listener_set* current = nullptr);
+                                 const listener_set* current = nullptr,
+                                 const std::map<std::string, int>* inherited = nullptr);
 
     const std::vector<std::shared_ptr<const listener>>& items() const { return listeners_; }
     /// "a:b:c", for LISTEN_FDNAMES.

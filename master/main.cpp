@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
     try {
         log::set_level(log::parse_level(cfg.loglevel));
         log::open(cfg.errorlog);
-        return arbiter(std::move(cfg), std::move(cli.sources)).run();
+        return arbiter(std::move(cfg), std::move(cli.sources),
+                       std::vector<std::string>(argv + 1, argv + argc))
+            .run();
     } catch (const std::exception& e) {
         log::critical("{}", e.what());
         return exit_code::runtime_failure;

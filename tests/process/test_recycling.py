@@ -1,0 +1,70 @@
+"""max_requests: a worker that served its share asks for a replacement and is drained once it is ready."""
+
+import http.client
+import json
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import CorralTestCase, free_port, http_get, wait_for_load
+
+RECYCLING = ("--max-requests", 200, "--max-requests-jitter", 50)
+
+
+class RecyclingAfterMaxRequests(CorralTestCase):
+
+    def test_a_worker_past_max_requests_is_replaced_by_a_ready_one(self):
+        """--max-requests 200 --max-requests-jitter 50, 251 requests: the worker asks, a new one serves, the old one drains."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", *RECYCLING)
+        _, body, _ = master.wait_serving(port, "/info")  # request 1 of the worker
+        old = json.loads(body)["pid"]
+        self.assertEqual(master.wait_workers(1), {old})
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
+        self.addCleanup(connection.close)
+        for served in range(2, 252):
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            self.assertEqual(response.status, 200)
+            response.read()
+            if served == 199:
+                self.assertNotIn("asks to be replaced", master.log(), "it asked before 200")
+
+        master.wait_log(f"Worker {old} asks to be replaced (max_requests)")
+        master.wait_log(f"Retiring worker {old} (generation 1, max_requests)")
+        [new] = master.wait_workers(1)
+        self.assertNotEqual(new, old)
+        log = master.log()
+        ready = re.search(rf"Worker {new} ready in", log)
+        self.assertIsNotNone(ready, f"the replacement {new} never said READY=1")
+        self.assertLess(ready.start(), log.index(f"Retiring worker {old}"),
+                        "the old worker was drained before its replacement was ready")
+        status, body, _ = http_get(port, "/info")
+        self.assertEqual((status, json.loads(body)["pid"]), (200, new))
+
+    def test_recycling_under_load_fails_no_request(self):
+        """wrk for 3 s with --max-requests 200 --max-requests-jitter 50: no error, many replacements, no first worker left."""
+        port = free_port()
+        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}", *RECYCLING)
+        master.wait_serving(port)
+        first = master.wait_workers(2)
+
+        wrk = self.start_wrk(port, seconds=3)
+        wait_for_load(port, at_least=20)
+        wrk.assert_clean(self)
+
+        log = master.log()
+        asked = re.findall(r"Worker (\d+) asks to be replaced \(max_requests\)", log)
+        booted = re.findall(r"Booting worker with pid: (\d+)", log)
+        self.assertGreaterEqual(len(asked), 10, "workers were hardly ever recycled")
+        self.assertGreaterEqual(len(booted), len(first) + 10)
+        self.assertEqual(len(asked), len(set(asked)), "a worker asked twice")
+        last = master.wait_workers(2)
+        self.assertFalse(first & last, "a first worker survived thousands of requests")
+
+
+if __name__ == "__main__":
+    unittest.main()
