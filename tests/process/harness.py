@@ -172,8 +172,8 @@ class _Capture:
 class Corral:
     """A corral master process with its stdout and stderr captured; stop() kills it all."""
 
-    def __init__(self, *args, env=None, cwd=None, pass_fds=()):
-        self.args = [CORRAL, *(str(arg) for arg in args)]
+    def __init__(self, *args, env=None, cwd=None, pass_fds=(), binary=CORRAL):
+        self.args = [binary, *(str(arg) for arg in args)]
         # Settings in the caller's environment (CORRAL_WORKERS...) must not leak into tests.
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith("CORRAL_") and key != "WEB_CONCURRENCY"}
@@ -186,8 +186,8 @@ class Corral:
         self.known_workers = set()
 
     def start(self):
-        if not os.access(CORRAL, os.X_OK):
-            raise AssertionError(f"{CORRAL} not found: build corral or set CORRAL_BIN_DIR")
+        if not os.access(self.args[0], os.X_OK):
+            raise AssertionError(f"{self.args[0]} not found: build corral or set CORRAL_BIN_DIR")
         self._stdout = _Capture()
         self._stderr = _Capture()
         # A session of its own keeps signals sent to the test's process group away from
@@ -382,10 +382,11 @@ class CorralTestCase(unittest.TestCase):
         self.masters = []
         self.tmp = self.enterContext(tempfile.TemporaryDirectory(prefix="corral-test-"))
 
-    def start_corral(self, *args, env=None, cwd=None, pass_fds=()):
+    def start_corral(self, *args, env=None, cwd=None, pass_fds=(), binary=CORRAL):
         """Start a master with `args` in the test's directory (where no corral.toml is found
         unless the test writes one); it is killed with its workers when the test ends."""
-        master = Corral(*args, env=env, cwd=cwd or self.tmp, pass_fds=pass_fds).start()
+        master = Corral(*args, env=env, cwd=cwd or self.tmp, pass_fds=pass_fds,
+                        binary=binary).start()
         self.masters.append(master)
         self.addCleanup(master.stop)
         return master
