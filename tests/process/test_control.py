@@ -1,0 +1,144 @@
+"""`corral status`, `reload --wait`, `scale`, `stop`, `reopen-logs` over the control socket,
+and the Prometheus metrics endpoint."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import CORRAL, CorralTestCase, free_port, http_get, wait_until
+
+
+class ControlCommands(CorralTestCase):
+
+    def start_with_pidfile(self, *extra, workers=2):
+        self.port = free_port()
+        self.pidfile = os.path.join(self.tmp, "corral.pid")
+        self.write_file("corral.toml", f'workers = {workers}\nbind = ["127.0.0.1:{self.port}"]\n'
+                                       f'pidfile = "{self.pidfile}"\n')
+        master = self.start_corral(*extra)
+        master.wait_serving(self.port)
+        if "off" not in extra:
+            master.wait_log("Control socket:")
+        return master
+
+    def control(self, *args):
+        """Run `corral ARGS` in the test directory; return the finished process."""
+        return subprocess.run([CORRAL, *args], capture_output=True, text=True, timeout=20,
+                              cwd=self.tmp, env={k: v for k, v in os.environ.items()
+                                                 if not k.startswith("CORRAL_")})
+
+    def test_status_shows_the_master_and_every_worker(self):
+        master = self.start_with_pidfile()
+        workers = master.wait_workers(2)
+        http_get(self.port)
+        status = wait_until(lambda: json.loads(self.control("status", "--json").stdout)
+                            if all(w["heartbeat_age_seconds"] is not None for w in
+                                   json.loads(self.control("status", "--json").stdout)["workers"])
+                            else None, 5.0, "every worker's first heartbeat")
+        self.assertEqual(status["master_pid"], master.pid)
+        self.assertEqual(status["generation"], 1)
+        self.assertEqual({w["pid"] for w in status["workers"]}, workers)
+        for worker in status["workers"]:
+            self.assertEqual(worker["state"], "ready")
+            self.assertGreaterEqual(worker["age_seconds"], 0)
+            self.assertIn("requests", worker)
+            self.assertIn("connections", worker)
+            self.assertIn("memory_bytes", worker)
+        self.assertEqual(status["listeners"][0]["address"], f"http://127.0.0.1:{self.port}")
+        text = self.control("status")
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn(f"master pid {master.pid}", text.stdout)
+        self.assertIn("total: 2 workers, 2 ready", text.stdout)
+
+    def test_the_control_socket_is_private_to_its_owner(self):
+        self.start_with_pidfile()
+        mode = os.stat(self.pidfile + ".sock").st_mode
+        self.assertTrue(stat.S_ISSOCK(mode))
+        self.assertEqual(stat.S_IMODE(mode), 0o600)
+
+    def test_scale_sets_adds_and_removes_workers(self):
+        master = self.start_with_pidfile()
+        self.assertEqual(self.control("scale", "4").stdout, "scale: 4 workers\n")
+        master.wait_workers(4)
+        self.assertEqual(self.control("scale", "-3").stdout, "scale: 1 workers\n")
+        master.wait_workers(1)
+        self.assertEqual(self.control("scale", "+1").stdout, "scale: 2 workers\n")
+        master.wait_workers(2)
+        refused = self.control("scale", "-5")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("scale would make -3 workers; it must be 1 to 4096", refused.stderr)
+
+    def test_reload_wait_returns_when_the_new_generation_serves(self):
+        master = self.start_with_pidfile()
+        done = self.control("reload", "--wait")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, "reload: generation 2 serves\n")
+        self.assertEqual({json.loads(http_get(self.port, "/info")[1])["generation"]}, {2})
+
+    def test_reload_wait_fails_with_the_reason_on_a_broken_config(self):
+        """The config is broken after start: reload --wait exits 1 with file:line, and still
+        finds the master through that broken file."""
+        master = self.start_with_pidfile()
+        workers = master.wait_workers(2)
+        self.write_file("corral.toml", f'workers = "many"\npidfile = "{self.pidfile}"\n')
+        done = self.control("reload", "--wait")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("corral.toml:1:11: workers: expected an integer", done.stderr)
+        self.write_file("corral.toml", f'workers = [[[\npidfile = "{self.pidfile}"\n')
+        self.assertEqual(self.control("status").returncode, 0)
+        self.assertEqual(master.worker_pids(), workers)
+
+    def test_reload_wait_fails_when_the_new_generation_cannot_boot(self):
+        master = self.start_with_pidfile()
+        self.write_file("corral.toml", f'workers = 2\nbind = ["127.0.0.1:{self.port}"]\n'
+                                       f'pidfile = "{self.pidfile}"\n'
+                                       'worker_command = ["/bin/sh", "-c", "exit 4"]\n')
+        done = self.control("reload", "--wait")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("could not boot", done.stderr)
+        self.assertIn("rolled back to generation 1", done.stderr)
+        self.assertEqual(http_get(self.port)[0], 200)
+
+    def test_stop_and_reopen_logs(self):
+        master = self.start_with_pidfile()
+        self.assertEqual(self.control("reopen-logs").returncode, 0)
+        master.wait_log("Control command: reopen-logs")
+        self.assertEqual(self.control("stop").returncode, 0)
+        self.assertEqual(master.wait_exit(), 0)
+        self.assertFalse(os.path.exists(self.pidfile + ".sock"))
+
+    def test_without_a_socket_the_pidfile_gives_signals(self):
+        """control_socket = "off": `corral stop --pid` falls back to TERM; status cannot."""
+        master = self.start_with_pidfile("--control", "off")
+        self.assertNotIn("Control socket:", master.log())
+        status = self.control("status", "--pid", self.pidfile)
+        self.assertEqual(status.returncode, 1)
+        self.assertIn("needs the control socket", status.stderr)
+        stop = self.control("stop", "--pid", self.pidfile)
+        self.assertEqual(stop.returncode, 0, stop.stderr)
+        self.assertEqual(master.wait_exit(), 0)
+
+    def test_a_control_command_without_a_master_says_how_to_find_one(self):
+        empty = self.control("status")
+        self.assertEqual(empty.returncode, 2)
+        self.assertIn("cannot find the master", empty.stderr)
+
+    def test_metrics_in_prometheus_text_format(self):
+        metrics_port = free_port()
+        self.start_with_pidfile("--metrics-bind", f"127.0.0.1:{metrics_port}")
+        http_get(self.port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        self.assertIn('corral_workers{state="ready"} 2', text)
+        self.assertIn("# TYPE corral_requests_total counter", text)
+        self.assertIn("corral_listener_queue_length{listener=", text)
+        self.assertIn("corral_generation 1", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
