@@ -132,9 +132,14 @@ class ControlCommands(CorralTestCase):
         metrics_port = free_port()
         self.start_with_pidfile("--metrics-bind", f"127.0.0.1:{metrics_port}")
         http_get(self.port)
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-        self.assertIn('corral_workers{state="ready"} 2', text)
+
+        def metrics_with_both_workers_ready():
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            return text if 'corral_workers{state="ready"} 2' in text else None
+
+        text = wait_until(metrics_with_both_workers_ready, 5.0, "metrics with 2 ready workers")
         self.assertIn("# TYPE corral_requests_total counter", text)
         self.assertIn("corral_listener_queue_length{listener=", text)
         self.assertIn("corral_generation 1", text)
