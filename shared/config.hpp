@@ -27,6 +27,15 @@ struct config {
     std::string errorlog = "-";                    ///< "-" = stderr
     std::string accesslog;                         ///< "" = off, "-" = stderr
     double keepalive = 5;                          ///< seconds an idle connection stays open
+    int limit_request_line = 4094;                 ///< bytes of the request line; 0 = no limit
+    int limit_request_fields = 100;                ///< header fields per request
+    int limit_request_field_size = 8190;           ///< bytes of one header line; 0 = no limit
+    double max_body_size = 1048576;                ///< bytes of a request body
+    double header_timeout = 10;                    ///< seconds for a whole request head
+    double body_timeout = 30;                      ///< seconds between two pieces of a body
+    std::string header_map = "drop";               ///< names with '_': drop, refuse, dangerous
+    int worker_connections = 1000;                 ///< simultaneous connections per worker
+    std::string server_header = "corral";          ///< the Server header; "" = none
     std::vector<std::string> worker_command;       ///< empty = the built-in corral-worker
     int max_surge = 0;                             ///< extra workers while replacing; 0 = workers
     int max_requests = 0;                          ///< recycle a worker after this many; 0 = off

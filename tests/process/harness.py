@@ -242,7 +242,7 @@ class Corral:
         return wait_until(found, timeout, f"{text!r} in the master's log")
 
     def wait_generation(self, generation, count, timeout=5.0):
-        """Wait until exactly `count` live workers remain, all of `generation`; return their pids."""
+        """Wait until exactly `count` live workers remain, all of `generation`; return them."""
         def workers():
             self.assert_running()
             pids = self.worker_pids()

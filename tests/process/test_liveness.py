@@ -30,7 +30,7 @@ def serving_pid(port):
 class HeartbeatTimeout(CorralTestCase):
 
     def test_a_worker_whose_loop_stalls_past_the_timeout_is_aborted_and_replaced(self):
-        """-t 1, GET /stall?ms=4000: the master logs the timeout, sends SIGABRT, and a new pid serves."""
+        """-t 1, GET /stall?ms=4000: the timeout is logged, SIGABRT sent, and a new pid serves."""
         port = free_port()
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-t", 1,
                                    "--debug-endpoints")
@@ -51,7 +51,7 @@ class HeartbeatTimeout(CorralTestCase):
         self.assertTrue(replacement)
 
     def test_a_slow_request_that_does_not_block_the_loop_is_not_a_timeout(self):
-        """-t 1, GET /sleep?ms=1500 (an async wait): answered by the same worker, no timeout logged."""
+        """-t 1, GET /sleep?ms=1500 (an async wait): the same worker answers, no timeout logged."""
         port = free_port()
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-t", 1)
         master.wait_serving(port)

@@ -1,4 +1,4 @@
-"""max_requests: a worker that served its share asks for a replacement and is drained once it is ready."""
+"""max_requests: a worker that served its share is replaced, drained once the new one is ready."""
 
 import http.client
 import json
@@ -16,7 +16,7 @@ RECYCLING = ("--max-requests", 200, "--max-requests-jitter", 50)
 class RecyclingAfterMaxRequests(CorralTestCase):
 
     def test_a_worker_past_max_requests_is_replaced_by_a_ready_one(self):
-        """--max-requests 200 --max-requests-jitter 50, 251 requests: the worker asks, a new one serves, the old one drains."""
+        """--max-requests 200 (+0-50), 251 requests: the worker asks, is replaced, then drained."""
         port = free_port()
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", *RECYCLING)
         _, body, _ = master.wait_serving(port, "/info")  # request 1 of the worker
@@ -46,7 +46,7 @@ class RecyclingAfterMaxRequests(CorralTestCase):
         self.assertEqual((status, json.loads(body)["pid"]), (200, new))
 
     def test_recycling_under_load_fails_no_request(self):
-        """wrk for 3 s with --max-requests 200 --max-requests-jitter 50: no error, many replacements, no first worker left."""
+        """wrk 3 s, --max-requests 200 (+0-50): no error, many replacements, first workers gone."""
         port = free_port()
         master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}", *RECYCLING)
         master.wait_serving(port)

@@ -12,7 +12,7 @@ from harness import CorralTestCase, free_port, wait_for_load
 class ChangesUnderLoad(CorralTestCase):
 
     def test_two_reloads_under_load_fail_no_request_and_renew_every_worker(self):
-        """wrk for 3 s, HUP twice during it: no socket error, no non-2xx, and no worker pid survives."""
+        """wrk for 3 s, HUP twice meanwhile: no socket error, no non-2xx, no worker pid survives."""
         port = free_port()
         self.write_file("corral.toml", f'workers = 2\nbind = ["127.0.0.1:{port}"]\n')
         master = self.start_corral()

@@ -34,6 +34,7 @@ request to_request(request_parser& parser, const std::string& remote_address) {
     request req;
     req.method = std::string(message.method_string());
     req.target = std::string(message.target());
+    req.version = static_cast<int>(message.version());
     req.headers.reserve(8);
     for (const auto& field : message)
         req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));

@@ -51,23 +51,26 @@ boost::asio::awaitable<response> router::dispatch(request& req) const {
     auto path = split_path(req.path());
     std::string allowed;
     std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
+    const handler* chosen = nullptr;
     for (const auto& r : routes_) {
         if (!matches(r.segments, path, nullptr)) continue;
-        if (r.method != method) {
-            if (allowed.find(r.method) == std::string::npos)
-                allowed += (allowed.empty() ? "" : ", ") + r.method;
-            continue;
+        if (r.method == method) {
+            matches(r.segments, path, &req.path_parameters);
+            chosen = &r.h;
+            break;
         }
-        matches(r.segments, path, &req.path_parameters);
-        try {
-            co_return co_await r.h(req);
-        } catch (const std::exception& e) {
-            log::error("Handler for {} {} failed: {}", req.method, req.path(), e.what());
-            co_return response::status_only(500);
-        }
+        if (allowed.find(r.method) == std::string::npos)
+            allowed += (allowed.empty() ? "" : ", ") + r.method;
     }
-    if (allowed.empty()) co_return response::status_only(404);
-    co_return response::status_only(405).header("Allow", allowed);
+    if (!chosen && fallback_) chosen = &fallback_;
+    if (!chosen && allowed.empty()) co_return response::status_only(404);
+    if (!chosen) co_return response::status_only(405).header("Allow", allowed);
+    try {
+        co_return co_await (*chosen)(req);
+    } catch (const std::exception& e) {
+        log::error("Handler for {} {} failed: {}", req.method, req.path(), e.what());
+        co_return response::status_only(500);
+    }
 }
 
 }  // namespace corral

@@ -22,6 +22,11 @@ public:
     router& post(std::string pattern, handler h) { return add("POST", std::move(pattern), std::move(h)); }
     router& put(std::string pattern, handler h) { return add("PUT", std::move(pattern), std::move(h)); }
     router& del(std::string pattern, handler h) { return add("DELETE", std::move(pattern), std::move(h)); }
+    /// Answers every request that no route matches (instead of 404/405).
+    router& fallback(handler h) {
+        fallback_ = std::move(h);
+        return *this;
+    }
 
     /// Runs the matching handler; 404/405 when none matches; a handler's exception becomes
     /// a 500, with the error logged. HEAD is served by the GET handler.
@@ -34,6 +39,7 @@ private:
         handler h;
     };
     std::vector<route> routes_;
+    handler fallback_;
 };
 
 }  // namespace corral

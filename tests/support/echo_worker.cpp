@@ -1,0 +1,54 @@
+// corral-echo-worker: answers every request with what the worker parsed, as JSON. The HTTP
+// conformance test compares that with the corpus's expectations.
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "corral/json.hpp"
+#include "corral/worker.hpp"
+
+namespace {
+
+std::string base64(std::string_view bytes) {
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
+                     static_cast<unsigned char>(bytes[i + 1]) << 8 |
+                     static_cast<unsigned char>(bytes[i + 2]);
+        for (int shift : {18, 12, 6, 0}) out += alphabet[(v >> shift) & 63];
+    }
+    if (std::size_t rest = bytes.size() - i; rest > 0) {
+        unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
+                     (rest == 2 ? static_cast<unsigned char>(bytes[i + 1]) << 8 : 0);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+boost::asio::awaitable<corral::response> echo(corral::request& req) {
+    boost::json::array headers;
+    for (const auto& [name, value] : req.headers) {
+        std::string upper = name;
+        for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        headers.push_back(boost::json::array{boost::json::string(upper), boost::json::string(value)});
+    }
+    co_return corral::json(boost::json::object{
+        {"method", req.method},
+        {"uri", req.target},
+        {"version", boost::json::array{req.version / 10, req.version % 10}},
+        {"headers", std::move(headers)},
+        {"body", base64(req.body)}});
+}
+
+}  // namespace
+
+int main() {
+    static const auto routes = corral::router{}.fallback(echo);
+    return corral::run_worker(routes);
+}
