@@ -277,7 +277,9 @@ void arbiter::handle_ttou() {
 
 void arbiter::handle_usr1() {
     log::reopen();
-    for (auto& slot : workers_) signal_worker(slot, SIGUSR1);
+    // Only ready workers: one still booting may have no handler yet, and USR1 kills it.
+    for (auto& slot : workers_)
+        if (slot.state == worker_state::ready) signal_worker(slot, SIGUSR1);
 }
 
 void arbiter::handle_usr2() { start_upgrade(); }

@@ -69,7 +69,7 @@ private:
     void handle_quit();   ///< quick stop
     void handle_ttin();   ///< one worker more
     void handle_ttou();   ///< one worker fewer, never below one
-    void handle_usr1();   ///< reopen log files, and tell the workers to
+    void handle_usr1();   ///< reopen log files, and tell the ready workers to
     void handle_usr2();   ///< binary upgrade: re-execute the binary on disk, keep serving
 
     void handle_control(const boost::json::object& request, control_server::reply reply);

@@ -58,6 +58,7 @@ def main():
     if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS", "0") == "0":
         sys.exit("fd3_server: no listening socket was passed (LISTEN_PID, LISTEN_FDS)")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # "reopen your logs": it keeps none
     server = Worker(socket.socket(fileno=FIRST_LISTEN_FD))
     notify(b"READY=1")
     watchdog_seconds = int(os.environ.get("WATCHDOG_USEC", "0")) / 1e6

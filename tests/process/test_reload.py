@@ -61,7 +61,7 @@ class ReloadingTheWorkers(CorralTestCase):
         self.assertGreater(retired, 0, f"no worker of generation {old} was retired")
 
     def test_hup_replaces_every_worker_with_a_new_generation(self):
-        """HUP: 2 new workers of generation 2 serve; each old one drained after a new one is ready."""
+        """HUP: 2 generation-2 workers replace the old ones, each drained once a new one is ready."""
         port = free_port()
         self.write_config(f'workers = 2\nbind = ["127.0.0.1:{port}"]\n')
         master = self.start_corral()

@@ -16,28 +16,31 @@ namespace {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
+using std::chrono::milliseconds;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 16 * 1024;
 
 using request_parser = http::request_parser<http::string_body>;
 
 int status_for(boost::system::error_code ec) {
-    if (ec == http::error::header_limit) return 431;
     if (ec == http::error::body_limit) return 413;
-    if (ec == http::error::bad_version) return 505;
     if (ec == http::error::bad_transfer_encoding) return 501;
     return 400;
 }
 
-request to_request(request_parser& parser, const std::string& remote_address) {
+request to_request(request_parser& parser, const std::string& remote_address,
+                   head_limits::underscore header_map) {
     auto& message = parser.get();
     request req;
     req.method = std::string(message.method_string());
     req.target = std::string(message.target());
     req.version = static_cast<int>(message.version());
     req.headers.reserve(8);
-    for (const auto& field : message)
+    for (const auto& field : message) {
+        if (header_map == head_limits::underscore::drop && has_underscore(field.name_string()))
+            continue;
         req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     req.body = std::move(message.body());
     req.remote_address = remote_address;
     return req;
@@ -49,6 +52,17 @@ bool expects_continue(const request_parser& parser) {
 }
 
 }  // namespace
+
+struct connection::body_parser : request_parser {};
+
+connection::head_deadline connection::head_deadline::after(milliseconds timeout) {
+    return {true, std::chrono::steady_clock::now() + timeout};
+}
+
+milliseconds connection::head_deadline::remaining() const {
+    auto left = std::chrono::duration_cast<milliseconds>(at - std::chrono::steady_clock::now());
+    return std::max(left, milliseconds(1));
+}
 
 connection::connection(server& owner, socket_type socket, std::string remote_address)
     : server_(owner),
@@ -72,37 +86,28 @@ asio::awaitable<void> connection::run() {
 }
 
 asio::awaitable<void> connection::serve() {
+    const auto& limits = server_.limits();
     for (;;) {
-        request_parser parser;
-        parser.eager(true);
-        parser.header_limit(static_cast<std::uint32_t>(server_.limits().max_head_size));
-        parser.body_limit(server_.limits().max_body_size);
-        idle_ = begin_ == end_;
-        bool continue_sent = false;
-        while (!parser.is_done()) {
-            if (begin_ < end_) {
-                idle_ = false;
-                boost::system::error_code ec;
-                auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
-                begin_ += used;
-                if (ec && ec != http::error::need_more) co_return co_await reply_and_close(status_for(ec));
-                if (parser.is_done()) break;
-                if (parser.is_header_done() && !continue_sent && expects_continue(parser)) {
-                    output_ += "HTTP/1.1 100 Continue\r\n\r\n";
-                    continue_sent = true;
-                }
-                if (!ec && used > 0) continue;
-            }
-            if (!co_await read_more()) {
-                if (timed_out_ && !idle_) co_await reply_and_close(408);
-                co_return;
-            }
+        auto head = co_await read_head();
+        if (head.outcome == head_verdict::kind::incomplete) co_return;  // closed or timed out
+        if (head.outcome == head_verdict::kind::rejected) {
+            log::debug("Rejected a request from {} with {}: {}", remote_address_, head.status,
+                       head.reason);
+            co_return co_await reply_and_close(head.status);
         }
-        request req = to_request(parser, remote_address_);
+        body_parser parser;
+        parser.eager(true);
+        parser.header_limit(static_cast<std::uint32_t>(head.head_size));
+        parser.body_limit(limits.max_body_size);
+        if (int status = co_await read_body(parser); status != 0) {
+            if (status > 0) co_await reply_and_close(status);
+            co_return;
+        }
+        request req = to_request(parser, remote_address_, limits.head.header_map);
         response res = co_await server_.routes().dispatch(req);
         server_.count_request();
         bool keep_alive = parser.get().keep_alive() && !server_.draining();
-        append_response(output_, res, keep_alive, req.method == "HEAD");
+        append_response(output_, res, keep_alive, req.method == "HEAD", limits.server_header);
         if (!keep_alive) {
             co_await flush();
             co_return;
@@ -110,11 +115,49 @@ asio::awaitable<void> connection::serve() {
     }
 }
 
-asio::awaitable<bool> connection::read_more() {
+asio::awaitable<head_verdict> connection::read_head() {
     const auto& limits = server_.limits();
-    arm_timer(!idle_ ? limits.header_timeout
-                     : server_.draining() ? std::min(limits.drain_period, limits.keepalive)
-                                          : limits.keepalive);
+    idle_ = begin_ == end_;
+    head_deadline deadline;
+    for (;;) {
+        auto verdict = check_request_head({buffer_.data() + begin_, end_ - begin_}, limits.head);
+        if (verdict.outcome != head_verdict::kind::incomplete) co_return verdict;
+        if (idle_ && begin_ != end_) idle_ = false;
+        if (!idle_ && !deadline.armed) deadline = head_deadline::after(limits.header_timeout);
+        auto wait = idle_ ? (server_.draining() ? std::min(limits.drain_period, limits.keepalive)
+                                                : limits.keepalive)
+                          : deadline.remaining();
+        if (!co_await read_more(wait)) {
+            if (timed_out_ && !idle_) co_return head_verdict{head_verdict::kind::rejected, 408,
+                                                            "the request head took too long", 0};
+            co_return head_verdict{};
+        }
+    }
+}
+
+asio::awaitable<int> connection::read_body(body_parser& parser) {
+    bool continue_sent = false;
+    while (!parser.is_done()) {
+        if (begin_ < end_) {
+            boost::system::error_code ec;
+            auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
+            begin_ += used;
+            if (ec && ec != http::error::need_more) co_return status_for(ec);
+            if (parser.is_done()) break;
+            if (parser.is_header_done() && !continue_sent && expects_continue(parser)) {
+                output_ += "HTTP/1.1 100 Continue\r\n\r\n";
+                continue_sent = true;
+            }
+            if (!ec && used > 0) continue;
+        }
+        if (!co_await read_more(server_.limits().body_timeout))
+            co_return timed_out_ ? 408 : -1;
+    }
+    co_return 0;
+}
+
+asio::awaitable<bool> connection::read_more(milliseconds timeout) {
+    arm_timer(timeout);
     if (!output_.empty() && !co_await flush()) co_return false;
     make_room();
     auto [ec, n] = co_await socket_.async_read_some(
@@ -144,12 +187,13 @@ asio::awaitable<bool> connection::flush() {
 }
 
 asio::awaitable<void> connection::reply_and_close(int status) {
-    append_response(output_, response::status_only(status), false, false);
+    append_response(output_, response::status_only(status), false, false,
+                    server_.limits().server_header);
     arm_timer(server_.limits().header_timeout);
     co_await flush();
 }
 
-void connection::arm_timer(std::chrono::milliseconds timeout) {
+void connection::arm_timer(milliseconds timeout) {
     timed_out_ = false;
     timer_.expires_after(timeout);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {

@@ -5,9 +5,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "request_head_check.hpp"
 
 namespace corral {
 
@@ -25,8 +28,24 @@ public:
     void drain();
 
 private:
+    struct body_parser;  ///< Beast's request parser; its templates stay in connection.cpp
+
+    /// A point in time a whole request head must arrive by, once it has started.
+    struct head_deadline {
+        bool armed = false;
+        std::chrono::steady_clock::time_point at{};
+        static head_deadline after(std::chrono::milliseconds timeout);
+        std::chrono::milliseconds remaining() const;
+    };
+
     boost::asio::awaitable<void> serve();
-    boost::asio::awaitable<bool> read_more();
+    /// Reads until the buffer holds a whole head that passes check_request_head, or a
+    /// verdict against it; `incomplete` means the connection closed or idled out.
+    boost::asio::awaitable<head_verdict> read_head();
+    /// Feeds Beast the head and the body; 0 when complete, an HTTP status to answer and
+    /// close with, or -1 when the client went away.
+    boost::asio::awaitable<int> read_body(body_parser& parser);
+    boost::asio::awaitable<bool> read_more(std::chrono::milliseconds timeout);
     boost::asio::awaitable<bool> flush();
     boost::asio::awaitable<void> reply_and_close(int status);
     void arm_timer(std::chrono::milliseconds timeout);

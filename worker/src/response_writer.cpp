@@ -28,12 +28,17 @@ std::string_view http_date() {
     return {text, length};
 }
 
-void append_response(std::string& out, const response& res, bool keep_alive, bool head_only) {
+void append_response(std::string& out, const response& res, bool keep_alive, bool head_only,
+                     std::string_view server) {
     out += "HTTP/1.1 ";
     append_number(out, static_cast<std::size_t>(res.status));
     out += ' ';
     out += reason_phrase(res.status);
-    out += "\r\nServer: corral\r\nDate: ";
+    if (!server.empty()) {
+        out += "\r\nServer: ";
+        out += server;
+    }
+    out += "\r\nDate: ";
     out += http_date();
     out += "\r\n";
     for (const auto& [name, value] : res.headers) {

@@ -11,8 +11,10 @@
 namespace corral {
 
 /// Appends `res` as HTTP/1.1 to `out`. `keep_alive` false adds `Connection: close`;
-/// `head_only` leaves out the body but keeps its Content-Length.
-void append_response(std::string& out, const response& res, bool keep_alive, bool head_only);
+/// `head_only` leaves out the body but keeps its Content-Length; an empty `server` header
+/// is left out.
+void append_response(std::string& out, const response& res, bool keep_alive, bool head_only,
+                     std::string_view server = "corral");
 
 /// The current `Date` header value, formatted at most once per second.
 std::string_view http_date();

@@ -13,18 +13,22 @@
 #include <vector>
 
 #include "corral/router.hpp"
+#include "request_head_check.hpp"
 
 namespace corral {
 
 class connection;
 
 struct server_limits {
-    std::chrono::milliseconds keepalive{5000};       ///< idle keep-alive connection
-    std::chrono::milliseconds header_timeout{30000}; ///< a started request must arrive
-    std::chrono::milliseconds drain_period{1000};    ///< idle connections when draining
-    std::size_t max_head_size = 1 << 20;
+    std::chrono::milliseconds keepalive{5000};        ///< idle keep-alive connection
+    std::chrono::milliseconds header_timeout{10000};  ///< a started head must be complete
+    std::chrono::milliseconds body_timeout{30000};    ///< between two pieces of a body
+    std::chrono::milliseconds drain_period{1000};     ///< idle connections when draining
+    head_limits head;
     std::uint64_t max_body_size = 1 << 20;
-    std::uint64_t max_requests = 0;  ///< then ask to be recycled; 0 = never
+    std::uint64_t max_requests = 0;   ///< then ask to be recycled; 0 = never
+    std::size_t max_connections = 1000;
+    std::string server_header = "corral";
 };
 
 class server {

@@ -32,6 +32,17 @@ std::chrono::milliseconds to_milliseconds(double seconds) {
 server_limits limits_from(const config& cfg) {
     server_limits limits;
     limits.keepalive = to_milliseconds(cfg.keepalive);
+    limits.header_timeout = to_milliseconds(cfg.header_timeout);
+    limits.body_timeout = to_milliseconds(cfg.body_timeout);
+    limits.head.request_line = static_cast<std::size_t>(cfg.limit_request_line);
+    limits.head.fields = static_cast<std::size_t>(cfg.limit_request_fields);
+    limits.head.field_size = static_cast<std::size_t>(cfg.limit_request_field_size);
+    limits.head.header_map = cfg.header_map == "refuse"      ? head_limits::underscore::refuse
+                             : cfg.header_map == "dangerous" ? head_limits::underscore::dangerous
+                                                             : head_limits::underscore::drop;
+    limits.max_body_size = static_cast<std::uint64_t>(cfg.max_body_size);
+    limits.max_connections = static_cast<std::size_t>(cfg.worker_connections);
+    limits.server_header = cfg.server_header;
     if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS")) limits.max_requests = std::strtoull(limit, nullptr, 10);
     return limits;
 }

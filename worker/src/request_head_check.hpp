@@ -1,0 +1,39 @@
+#pragma once
+// The checks Beast's parser does not make, on the raw bytes of a request head before Beast
+// sees it: Gunicorn's limits (request line, field count, field size), and what request
+// smuggling needs refused. Beast 1.81 unfolds obs-fold, takes `Content-Length: 5, 5`, and
+// for `Transfer-Encoding: chunked, gzip` reads no body; this pass answers those first.
+// Pure: bytes in, a verdict out.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace corral {
+
+struct head_limits {
+    std::size_t request_line = 4094;  ///< bytes without CRLF; 0 = no limit
+    std::size_t fields = 100;
+    std::size_t field_size = 8190;    ///< bytes of a header line with its CRLF; 0 = no limit
+    enum class underscore { drop, refuse, dangerous } header_map = underscore::drop;
+};
+
+struct head_verdict {
+    enum class kind {
+        incomplete,  ///< no end of head yet, and nothing wrong so far: read more
+        complete,    ///< the head ends at `head_size`; hand it to Beast
+        rejected,    ///< answer `status` and close
+    };
+    kind outcome = kind::incomplete;
+    int status = 0;
+    std::string reason;          ///< for the log
+    std::size_t head_size = 0;   ///< complete: bytes up to and including the empty line
+};
+
+/// Checks the start of `bytes`, which holds at least the beginning of one request.
+head_verdict check_request_head(std::string_view bytes, const head_limits& limits);
+
+/// Whether a header name is to be dropped under header_map = drop.
+bool has_underscore(std::string_view name);
+
+}  // namespace corral
