@@ -59,6 +59,7 @@ arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> ar
       executable_(std::filesystem::read_symlink("/proc/self/exe")),
       signals_(io_),
       tick_(io_),
+      upgrade_timer_(io_),
       random_(std::random_device{}()),
       backoff_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }) {
     target_.count = cfg.workers;
@@ -151,13 +152,15 @@ void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
               target_.generation, target_.count, state.target_generation, state.workers.size());
 }
 
+std::string arbiter::check_upgrade() {
+    std::string problem = phase_ != phase::running ? "corral is stopping"
+                          : reload_ ? "a reload is under way; upgrade when it is complete"
+                                    : check_new_binary(executable_, arguments_);
+    if (!problem.empty()) log::error("Upgrade aborted: {}; this master keeps serving", problem);
+    return problem;
+}
+
 std::string arbiter::start_upgrade() {
-    if (phase_ != phase::running) return "corral is stopping";
-    if (reload_) return "a reload is under way; upgrade when it is complete";
-    if (auto problem = check_new_binary(executable_, arguments_); !problem.empty()) {
-        log::error("Upgrade aborted: {}; this master keeps serving", problem);
-        return problem;
-    }
     upgrade_state state{last_generation_, target_.generation, target_.count, {}, {}};
     std::vector<int> keep;
     for (const auto& item : target_spec().listeners.items()) {
@@ -282,7 +285,9 @@ void arbiter::handle_usr1() {
         if (slot.state == worker_state::ready) signal_worker(slot, SIGUSR1);
 }
 
-void arbiter::handle_usr2() { start_upgrade(); }
+void arbiter::handle_usr2() {
+    if (check_upgrade().empty()) start_upgrade();
+}
 
 std::string arbiter::start_reload() {
     const generation_spec& current = target_spec();
@@ -395,8 +400,16 @@ void arbiter::handle_control(const boost::json::object& request, control_server:
         handle_usr1();
         reply({{"ok", true}});
     } else if (name == "upgrade") {
-        reply({{"ok", true}});  // after an exec nobody is left to answer; failures are logged
-        boost::asio::post(io_, [this] { start_upgrade(); });
+        if (auto problem = check_upgrade(); !problem.empty()) {
+            reply({{"ok", false}, {"error", problem}});
+            return;
+        }
+        reply({{"ok", true}});
+        // After exec nobody is left to answer: give the reply a moment to leave first.
+        upgrade_timer_.expires_after(std::chrono::milliseconds(100));
+        upgrade_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) start_upgrade();
+        });
     } else {
         reply({{"ok", false}, {"error", "unknown command \"" + name + "\""}});
     }
@@ -590,12 +603,16 @@ void arbiter::spawn_worker() {
                              std::uniform_int_distribution<std::uint64_t>(
                                  0, static_cast<std::uint64_t>(spec.cfg.max_requests_jitter))(random_);
     auto environment = worker_environment(sources_.environment, spec.cfg, spec.listeners,
-                                          notify_->address(), slot.generation);
-    environment.push_back("CORRAL_MAX_REQUESTS=" + std::to_string(slot.request_limit));
+                                          notify_->address(), slot.generation, slot.request_limit);
     try {
         slot.pid = spawn_worker_process(io_, spec.command, spec.listeners, std::move(environment),
                                         log::descriptor());
     } catch (const std::system_error& e) {
+        if (!any_worker_booted_) {  // it will not get better by itself: say so and stop
+            log::critical("{}", e.what());
+            begin_stop(phase::stopping_quickly, exit_code::runtime_failure);
+            return;
+        }
         auto delay = backoff_.record_failure(slot.spawned_at);
         log::error("{}; next try in {:.1f} s", e.what(), delay.count());
         return;

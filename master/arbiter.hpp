@@ -55,6 +55,8 @@ private:
 
     void start();
     void adopt_upgraded_workers(const upgrade_state& state);
+    /// Whether an upgrade may start now and the new binary passes --check-config; "" = yes.
+    std::string check_upgrade();
     /// Re-executes the binary; returns only if that failed, with why.
     std::string start_upgrade();
     void do_wait_signal();
@@ -103,6 +105,7 @@ private:
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;
+    boost::asio::steady_timer upgrade_timer_;
     std::unique_ptr<notify_receiver> notify_;
     std::unique_ptr<pidfile> pidfile_;
     std::unique_ptr<control_server> control_;

@@ -143,7 +143,8 @@ worker_command resolve_worker_command(const std::vector<std::string>& command,
 
 std::vector<std::string> worker_environment(const std::map<std::string, std::string>& base,
                                             const config& cfg, const listener_set& listeners,
-                                            const std::string& notify_address, int generation) {
+                                            const std::string& notify_address, int generation,
+                                            std::uint64_t request_limit) {
     std::map<std::string, std::string> variables = base;
     for (const char* inherited : {"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
                                   "WATCHDOG_USEC", "WATCHDOG_PID"})
@@ -160,6 +161,7 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
     variables["WATCHDOG_USEC"] = std::to_string(std::llround(cfg.timeout * 1e6));
     variables["WATCHDOG_PID"] = pid_placeholder;
     variables["CORRAL_GENERATION"] = std::to_string(generation);
+    variables["CORRAL_MAX_REQUESTS"] = std::to_string(request_limit);
     std::vector<std::string> environment;
     for (const auto& [key, value] : variables) environment.push_back(key + "=" + value);
     return environment;
@@ -175,9 +177,14 @@ pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& co
     bp::default_process_launcher launch;
     auto worker = launch(io.get_executor(), ec, command.executable.string(), command.arguments,
                          bp::process_stdio{nullptr, log_fd, log_fd}, setup);
-    if (ec)
+    if (ec) {
+        // execve() says ENOENT for a script whose #! interpreter is missing.
+        bool interpreter = ec.value() == ENOENT && std::filesystem::exists(command.executable);
         throw std::system_error(ec.value(), std::generic_category(),
-                                "cannot execute worker command " + command.executable.string());
+                                "cannot execute worker command " + command.executable.string() +
+                                    (interpreter ? " (is the interpreter on its #! line missing?)"
+                                                 : ""));
+    }
     pid_t pid = worker.id();
     worker.detach();  // the arbiter reaps with waitpid(-1); see docs/design.md
     return pid;

@@ -29,11 +29,13 @@ worker_command resolve_worker_command(const std::vector<std::string>& command,
 
 /// What a worker of `generation` finds in its environment: the master's own environment
 /// (less what systemd told the master), the config's [env], the worker-side settings as
-/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_* and
-/// CORRAL_GENERATION. LISTEN_PID and WATCHDOG_PID are placeholders filled in the child.
+/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*,
+/// CORRAL_GENERATION and CORRAL_MAX_REQUESTS (this worker's limit, jitter included).
+/// LISTEN_PID and WATCHDOG_PID are placeholders filled in the child.
 std::vector<std::string> worker_environment(const std::map<std::string, std::string>& base,
                                             const config& cfg, const listener_set& listeners,
-                                            const std::string& notify_address, int generation);
+                                            const std::string& notify_address, int generation,
+                                            std::uint64_t request_limit);
 
 /// Forks and execs one worker running `command` with `listeners` as fds 3.., stdin on
 /// /dev/null and stdout/stderr on `log_fd`; returns its pid. Throws std::system_error when

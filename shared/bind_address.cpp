@@ -17,6 +17,9 @@ int parse_number(std::string_view digits, int max, const char* what) {
 }
 
 bind_address parse_tcp(std::string_view text) {
+    if (text.find_first_not_of("0123456789") == std::string_view::npos)
+        throw std::invalid_argument("a bare number is not an address: write 127.0.0.1:" +
+                                    std::string(text) + " or 0.0.0.0:" + std::string(text));
     bind_address address;
     std::string_view port;
     if (text.starts_with('[')) {

@@ -31,18 +31,24 @@ std::string base64(std::string_view bytes) {
     return out;
 }
 
-boost::asio::awaitable<corral::response> echo(corral::request& req) {
-    boost::json::array headers;
-    for (const auto& [name, value] : req.headers) {
+/// [["NAME", "value"], ...] with names upper-cased, as the corpus writes them.
+boost::json::array field_array(const corral::request::field_list& fields) {
+    boost::json::array out;
+    for (const auto& [name, value] : fields) {
         std::string upper = name;
         for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-        headers.push_back(boost::json::array{boost::json::string(upper), boost::json::string(value)});
+        out.push_back(boost::json::array{boost::json::string(upper), boost::json::string(value)});
     }
+    return out;
+}
+
+boost::asio::awaitable<corral::response> echo(corral::request& req) {
     co_return corral::json(boost::json::object{
         {"method", req.method},
         {"uri", req.target},
         {"version", boost::json::array{req.version / 10, req.version % 10}},
-        {"headers", std::move(headers)},
+        {"headers", field_array(req.headers)},
+        {"trailers", field_array(req.trailers)},
         {"body", base64(req.body)}});
 }
 

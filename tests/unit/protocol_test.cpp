@@ -41,6 +41,9 @@ TEST_CASE("bad bind addresses say what is wrong") {
     CHECK_THROWS_WITH_AS(parse_bind_address("[::1:80"), "'[' without a closing ']'",
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_bind_address("unix:"), "unix: needs a path", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_bind_address("8000"),
+                         "a bare number is not an address: write 127.0.0.1:8000 or 0.0.0.0:8000",
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_bind_address("fd://2"),
                          "fd://N needs N >= 3 (0-2 are stdin, stdout, stderr)",
                          std::invalid_argument);

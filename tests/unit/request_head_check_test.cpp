@@ -54,7 +54,17 @@ TEST_CASE("request smuggling defences answer 400, unknown codings 501") {
         {"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0},  // known coding
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: brotli9, chunked\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\n", 0},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"get / HTTP/1.1\r\n\r\n", 400},
+        {"GET * HTTP/1.1\r\n\r\n", 400},
+        {"OPTIONS * HTTP/1.1\r\n\r\n", 0},
+        {"GET http://example.com/x HTTP/1.1\r\n\r\n", 0},
+        {"GET foo/bar HTTP/1.1\r\n\r\n", 400},
+        {"CONNECT example.com:443 HTTP/1.1\r\n\r\n", 0},
         {"GET / HTTP/1.1\r\nHost: a\n\r\n", 400},              // bare LF
         {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400},              // bare LF after the request line
         {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},  // obs-fold

@@ -23,23 +23,34 @@ constexpr std::size_t read_chunk = 16 * 1024;
 using request_parser = http::request_parser<http::string_body>;
 
 int status_for(boost::system::error_code ec) {
-    if (ec == http::error::body_limit) return 413;
-    if (ec == http::error::bad_transfer_encoding) return 501;
-    return 400;
+    return ec == http::error::body_limit ? 413 : 400;  // codings were checked before Beast
 }
 
+/// RFC 9110 6.5.1: fields that frame or route a message must not come as trailers.
+std::string check_trailers(const request::field_list& trailers) {
+    for (const auto& [name, value] : trailers)
+        for (std::string_view forbidden : {"content-length", "transfer-encoding", "host",
+                                           "trailer", "te", "authorization"})
+            if (iequals(name, forbidden)) return name + " sent as a trailer field";
+    return "";
+}
+
+/// Beast appends a chunked body's trailer fields after the head's: the first
+/// `head_fields` fields are headers, the rest trailers.
 request to_request(request_parser& parser, const std::string& remote_address,
-                   head_limits::underscore header_map) {
+                   head_limits::underscore header_map, std::size_t head_fields) {
     auto& message = parser.get();
     request req;
     req.method = std::string(message.method_string());
     req.target = std::string(message.target());
     req.version = static_cast<int>(message.version());
-    req.headers.reserve(8);
+    req.headers.reserve(head_fields);
+    std::size_t index = 0;
     for (const auto& field : message) {
+        auto& list = index++ < head_fields ? req.headers : req.trailers;
         if (header_map == head_limits::underscore::drop && has_underscore(field.name_string()))
             continue;
-        req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        list.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     req.body = std::move(message.body());
     req.remote_address = remote_address;
@@ -103,7 +114,11 @@ asio::awaitable<void> connection::serve() {
             if (status > 0) co_await reply_and_close(status);
             co_return;
         }
-        request req = to_request(parser, remote_address_, limits.head.header_map);
+        request req = to_request(parser, remote_address_, limits.head.header_map, head.field_count);
+        if (auto problem = check_trailers(req.trailers); !problem.empty()) {
+            log::debug("Rejected a request from {} with 400: {}", remote_address_, problem);
+            co_return co_await reply_and_close(400);
+        }
         response res = co_await server_.routes().dispatch(req);
         server_.count_request();
         bool keep_alive = parser.get().keep_alive() && !server_.draining();
@@ -150,8 +165,10 @@ asio::awaitable<int> connection::read_body(body_parser& parser) {
             }
             if (!ec && used > 0) continue;
         }
+        // A client that ends its side mid-body sent a broken message; one that vanished
+        // (reset) hears nothing.
         if (!co_await read_more(server_.limits().body_timeout))
-            co_return timed_out_ ? 408 : -1;
+            co_return timed_out_ ? 408 : client_finished_ ? 400 : -1;
     }
     co_return 0;
 }
@@ -163,6 +180,7 @@ asio::awaitable<bool> connection::read_more(milliseconds timeout) {
     auto [ec, n] = co_await socket_.async_read_some(
         asio::buffer(buffer_.data() + end_, buffer_.size() - end_), use_tuple);
     timer_.cancel();
+    client_finished_ = ec == asio::error::eof;
     if (ec) co_return false;
     end_ += n;
     co_return true;

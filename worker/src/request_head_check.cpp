@@ -42,6 +42,42 @@ std::string lowercase(std::string_view text) {
     return out;
 }
 
+bool is_scheme(std::string_view text) {
+    return !text.empty() && std::isalpha(static_cast<unsigned char>(text.front())) &&
+           std::all_of(text.begin(), text.end(), [](char ch) {
+               return std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '-' ||
+                      ch == '.';
+           });
+}
+
+/// [userinfo@]host[:port], with an IPv6 literal in brackets.
+bool is_authority(std::string_view text) {
+    if (auto at = text.rfind('@'); at != std::string_view::npos) text.remove_prefix(at + 1);
+    if (text.empty()) return false;
+    if (text.front() == '[') {
+        auto close = text.find(']');
+        return close != std::string_view::npos &&
+               (close + 1 == text.size() || text[close + 1] == ':');
+    }
+    return text.find_first_of("[]") == std::string_view::npos;
+}
+
+/// RFC 9112 3.2: origin-form (/path), absolute-form (scheme://authority/path), asterisk-form
+/// for OPTIONS only, authority-form for CONNECT only.
+verdict check_target(std::string_view method, std::string_view target) {
+    if (method == "CONNECT")
+        return is_authority(target) ? verdict{} : reject(400, "CONNECT needs host:port");
+    if (target == "*")
+        return method == "OPTIONS" ? verdict{} : reject(400, "* is a target for OPTIONS only");
+    if (target.starts_with('/')) return {};
+    auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos || !is_scheme(target.substr(0, scheme_end)))
+        return reject(400, "the request target is in no form HTTP allows");
+    auto authority = target.substr(scheme_end + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    return is_authority(authority) ? verdict{} : reject(400, "the request target's host is malformed");
+}
+
 /// The request line without its CRLF: method SP target SP HTTP/1.x.
 verdict check_request_line(std::string_view line) {
     if (line.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
@@ -49,7 +85,15 @@ verdict check_request_line(std::string_view line) {
     auto first = line.find(' '), last = line.rfind(' ');
     if (first == std::string_view::npos || first == last)
         return reject(400, "the request line is not METHOD TARGET VERSION");
-    if (!is_token(line.substr(0, first))) return reject(400, "the method is not a token");
+    auto method = line.substr(0, first);
+    // Gunicorn's rule: upper case, 3 to 20 characters; "get" is not GET.
+    if (!is_token(method) || method.size() < 3 || method.size() > 20 ||
+        std::any_of(method.begin(), method.end(),
+                    [](char ch) { return std::islower(static_cast<unsigned char>(ch)) || ch == '#'; }))
+        return reject(400, "the method is not an upper-case token of 3 to 20 characters");
+    if (auto problem = check_target(method, line.substr(first + 1, last - first - 1));
+        problem.outcome == verdict::kind::rejected)
+        return problem;
     auto version = line.substr(last + 1);
     bool shaped = version.size() == 8 && version.starts_with("HTTP/") &&
                   std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
@@ -61,6 +105,8 @@ verdict check_request_line(std::string_view line) {
 
 /// What the framing fields say, gathered over the head.
 struct framing {
+    bool http_1_0 = false;
+    std::size_t hosts = 0, content_types = 0;
     std::vector<std::string_view> content_lengths;
     std::vector<std::string> transfer_codings;
     bool has_transfer_encoding = false;
@@ -76,7 +122,22 @@ void append_codings(framing& f, std::string_view value) {
     }
 }
 
-verdict check_framing(const framing& f) {
+/// Codings a server may meet before the final chunked; only their names are checked, the
+/// body is passed on still encoded.
+bool is_known_coding(std::string_view coding) {
+    for (std::string_view known : {"gzip", "x-gzip", "deflate", "compress", "x-compress"})
+        if (coding == known) return true;
+    return false;
+}
+
+verdict check_framing(framing f) {
+    if (f.hosts > 1) return reject(400, "more than one Host");
+    if (f.content_types > 1) return reject(400, "more than one Content-Type");
+    // "identity" means no coding (RFC 2616; gone from RFC 9112): as if not written.
+    std::erase(f.transfer_codings, "identity");
+    if (f.has_transfer_encoding && f.transfer_codings.empty()) f.has_transfer_encoding = false;
+    if (f.has_transfer_encoding && f.http_1_0)
+        return reject(400, "Transfer-Encoding in an HTTP/1.0 request");
     if (f.has_transfer_encoding && !f.content_lengths.empty())
         return reject(400, "both Content-Length and Transfer-Encoding");
     if (f.content_lengths.size() > 1) return reject(400, "more than one Content-Length");
@@ -91,7 +152,9 @@ verdict check_framing(const framing& f) {
     if (codings.back() != "chunked") return reject(400, "Transfer-Encoding does not end in chunked");
     if (std::count(codings.begin(), codings.end(), "chunked") > 1)
         return reject(400, "chunked is applied twice");
-    if (codings.size() > 1) return reject(501, "transfer coding " + codings.front() + " is not supported");
+    for (const auto& coding : codings)
+        if (coding != "chunked" && !is_known_coding(coding))
+            return reject(501, "transfer coding " + coding + " is not supported");
     return {};
 }
 
@@ -108,6 +171,8 @@ verdict check_field_line(std::string_view line, const head_limits& limits, frami
         return reject(400, "a header name with '_' (header_map = refuse)");
     auto lower = lowercase(name);
     if (lower == "content-length") f.content_lengths.push_back(trim(value));
+    if (lower == "host") ++f.hosts;
+    if (lower == "content-type") ++f.content_types;
     if (lower == "transfer-encoding") append_codings(f, value);
     return {};
 }
@@ -131,6 +196,7 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
         problem.outcome == verdict::kind::rejected)
         return problem;
     framing f;
+    f.http_1_0 = bytes.substr(0, line_end - 1).ends_with("HTTP/1.0");
     std::size_t fields = 0;
     for (std::size_t start = line_end + 1;;) {
         auto end = bytes.find('\n', start);
@@ -143,7 +209,7 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
         if (line.empty()) {
             if (auto problem = check_framing(f); problem.outcome == verdict::kind::rejected)
                 return problem;
-            return {verdict::kind::complete, 0, "", end + 1};
+            return {verdict::kind::complete, 0, "", end + 1, fields};
         }
         if (++fields > limits.fields)
             return reject(431, "more header fields than limit_request_fields");

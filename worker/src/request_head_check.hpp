@@ -2,7 +2,9 @@
 // The checks Beast's parser does not make, on the raw bytes of a request head before Beast
 // sees it: Gunicorn's limits (request line, field count, field size), and what request
 // smuggling needs refused. Beast 1.81 unfolds obs-fold, takes `Content-Length: 5, 5`, and
-// for `Transfer-Encoding: chunked, gzip` reads no body; this pass answers those first.
+// for `Transfer-Encoding: chunked, gzip` reads no body; this pass answers those first. It
+// follows Gunicorn's stricter defaults where its request corpus asks for them (upper-case
+// methods, one Host, one Content-Type); docs/http.md lists each rule.
 // Pure: bytes in, a verdict out.
 
 #include <cstddef>
@@ -28,6 +30,7 @@ struct head_verdict {
     int status = 0;
     std::string reason;          ///< for the log
     std::size_t head_size = 0;   ///< complete: bytes up to and including the empty line
+    std::size_t field_count = 0; ///< complete: header fields in the head (trailers come after)
 };
 
 /// Checks the start of `bytes`, which holds at least the beginning of one request.

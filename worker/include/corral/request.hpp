@@ -16,6 +16,7 @@ struct request {
     std::string target;          ///< "/users/7?verbose=1", as sent
     int version = 11;            ///< 11 for HTTP/1.1, 10 for HTTP/1.0
     field_list headers;          ///< in arrival order
+    field_list trailers;         ///< fields after a chunked body, in arrival order
     std::string body;
     std::string remote_address;  ///< peer address ("127.0.0.1", "::1", "unix")
     field_list path_parameters;  ///< filled by the router: {id} -> "7"
