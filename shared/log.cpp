@@ -62,6 +62,18 @@ void reopen() {
     }
 }
 
+void reopen_standard_streams(const std::string& path) {
+    if (path == "-") return;
+    try {
+        int fd = open_for_append(path);
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+    } catch (const std::system_error& e) {
+        error("{}; still writing to the old file", e.what());
+    }
+}
+
 int descriptor() { return fd_; }
 
 void write(level severity, std::string_view message) {

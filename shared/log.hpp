@@ -21,6 +21,10 @@ bool enabled(level severity);
 void open(const std::string& path);
 /// Opens the same path again (after logrotate moved it); keeps the old file on failure.
 void reopen();
+/// A worker's stdout and stderr are the master's error log, inherited at spawn: after
+/// logrotate moved the file, points both at the file that now has the name ("-" = leave
+/// them). Failures are logged and change nothing.
+void reopen_standard_streams(const std::string& path);
 /// The descriptor messages go to (2 for stderr).
 int descriptor();
 

@@ -41,6 +41,8 @@ class ReopeningTheErrorLog(CorralTestCase):
         wait_until(lambda: "Handling signal: usr1" in read(rotated), 5.0,
                    f"USR1 to be logged in {rotated}")
         wait_until(lambda: os.path.exists(path), 5.0, f"the master to create {path} again")
+        wait_until(lambda: "Worker reopened its log files" in read(path), 5.0,
+                   f"the worker to write to the new {path} too")
         master.send_signal(signal.SIGTTIN)
         wait_until(lambda: "Booting worker with pid" in read(path), 5.0,
                    f"the new worker's boot in the new {path}")

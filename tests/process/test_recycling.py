@@ -8,7 +8,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, free_port, http_get, wait_for_load
+from harness import CorralTestCase, free_port, http_get, wait_for_load, wait_until
 
 RECYCLING = ("--max-requests", 200, "--max-requests-jitter", 50)
 
@@ -64,6 +64,29 @@ class RecyclingAfterMaxRequests(CorralTestCase):
         self.assertEqual(len(asked), len(set(asked)), "a worker asked twice")
         last = master.wait_workers(2)
         self.assertFalse(first & last, "a first worker survived thousands of requests")
+
+
+class RecyclingOnMemoryAndAge(CorralTestCase):
+
+    def replaced_for(self, reason, *flags):
+        """Start one worker with `flags`; return (first pid, the pid that replaced it)."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", *flags)
+        master.wait_serving(port)
+        [first] = master.wait_workers(1)
+        master.wait_log(f"Worker {first} will be replaced ({reason})")
+        master.wait_log(f"Retiring worker {first} (generation 1, {reason})")
+        wait_until(lambda: (pids := master.worker_pids()) and first not in pids, 5.0,
+                   f"worker {first} to exit")
+        self.assertEqual(http_get(port)[0], 200)
+        return first
+
+    def test_a_worker_above_max_worker_memory_is_replaced(self):
+        """--max-worker-memory 4096 bytes: every worker's PSS is above it, so it is recycled."""
+        self.replaced_for("max_worker_memory", "--max-worker-memory", 4096)
+
+    def test_a_worker_older_than_max_worker_lifetime_is_replaced(self):
+        self.replaced_for("max_worker_lifetime", "--max-worker-lifetime", 1)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ public:
         : hooks_(std::move(hooks)),
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           server_(io_, routes, limits_from(cfg)),
-          link_(io_, [this] { return counters(); }, [this] { io_.stop(); }) {
+          link_(io_, [this] { return counters(); }, [this] { io_.stop(); }),
+          errorlog_(cfg.errorlog) {
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
     }
 
@@ -92,7 +93,8 @@ private:
             link_.stopping();
             server_.drain(final_stop, [this] { io_.stop(); });
         } else if (signal_number == SIGUSR1) {
-            log::reopen();
+            log::reopen_standard_streams(errorlog_);
+            log::info("Worker reopened its log files");
         } else {
             io_.stop();  // QUIT, INT: exit now
         }
@@ -103,6 +105,7 @@ private:
     signal_reader signals_;
     server server_;
     supervisor_link link_;
+    std::string errorlog_;  ///< what stdout and stderr are reopened as on USR1
 };
 
 }  // namespace
