@@ -13,6 +13,7 @@
 #include "master/process_memory.hpp"
 #include "master/system_limits.hpp"
 #include "shared/exit_codes.hpp"
+#include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
 #include "shared/notify.hpp"
 #include "shared/worker_signals.hpp"
@@ -60,6 +61,7 @@ arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> ar
       signals_(io_),
       tick_(io_),
       upgrade_timer_(io_),
+      systemd_(sources_.environment),
       random_(std::random_device{}()),
       backoff_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }) {
     target_.count = cfg.workers;
@@ -91,10 +93,20 @@ void arbiter::start() {
         upgraded = decode_upgrade_state(found->second);
         sources_.environment.erase(found);  // not for the workers, nor the next upgrade
     }
-    spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
-                                            upgraded ? &upgraded->listeners : nullptr);
+    auto activated = take_listen_fds();
+    if (!activated.empty()) {
+        std::vector<std::pair<int, std::string>> sockets;
+        for (const auto& socket : activated) sockets.emplace_back(socket.fd, socket.name);
+        spec.listeners = listener_set::adopt(sockets);
+        socket_activated_ = true;
+        log::info("Using {} socket(s) from the service manager (LISTEN_FDS); `bind` is ignored",
+                  activated.size());
+    } else {
+        spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
+                                                upgraded ? &upgraded->listeners : nullptr);
+    }
     for (const auto& item : spec.listeners.items())
-        log::info("Listening at: {} (fd {})", item->address.display(), item->fd);
+        log::info("Listening at: {} (fd {}, {})", item->address.display(), item->fd, item->name);
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     notify_ = std::make_unique<notify_receiver>(io_);
     notify_->start([this](pid_t sender, std::string_view message) { on_notify(sender, message); });
@@ -225,6 +237,7 @@ void arbiter::do_tick() {
         murder_workers();
         recycle_workers();
         manage_workers();
+        report_to_service_manager();
         do_tick();
     });
 }
@@ -295,7 +308,9 @@ std::string arbiter::start_reload() {
     try {
         next.cfg = load_config(sources_);
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
-        next.listeners = listener_set::bind_all(next.cfg.bind, next.cfg.backlog, &current.listeners);
+        next.listeners = socket_activated_ ? current.listeners
+                                           : listener_set::bind_all(next.cfg.bind, next.cfg.backlog,
+                                                                    &current.listeners);
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;
@@ -313,6 +328,7 @@ std::string arbiter::start_reload() {
     generations_[target_.generation] = std::move(next);
     log::info("Reloading: generation {} ({} workers) replaces generation {}", target_.generation,
               target_.count, reload_->previous_generation);
+    systemd_.reloading();
     manage_workers();
     return "";
 }
@@ -324,6 +340,7 @@ void arbiter::finish_reload_if_done() {
     reload_.reset();
     ++counters_.reloads;
     forget_unused_generations();
+    systemd_.ready(status_line());
     answer_reload_waiters("");
     start_coalesced_reload();
 }
@@ -348,6 +365,7 @@ void arbiter::roll_back(const std::string& why) {
     }
     reload_.reset();
     ++counters_.failed_reloads;
+    systemd_.ready(status_line());  // serving still, with the old generation
     answer_reload_waiters(fmt::format("the new generation could not boot ({}); rolled back to "
                                       "generation {}", why, target_.generation));
     manage_workers();
@@ -437,6 +455,43 @@ void arbiter::control_scale(const boost::json::object& request, const control_se
         manage_workers();
     }
     reply({{"ok", true}, {"workers", target_.count}});
+}
+
+std::string arbiter::status_line() {
+    auto now = supervision_clock::now();
+    std::uint64_t total = counters_.requests_of_exited_workers;
+    int ready = 0;
+    for (const auto& slot : workers_) {
+        total += slot.requests;
+        ready += slot.state == worker_state::ready && slot.generation == target_.generation;
+    }
+    if (seconds_f elapsed = now - rate_sampled_at_; elapsed >= seconds_f{5}) {
+        if (rate_sampled_at_ != time_point{})
+            requests_per_second_ = static_cast<double>(total - rate_sampled_requests_) / elapsed.count();
+        rate_sampled_at_ = now;
+        rate_sampled_requests_ = total;
+    }
+    return fmt::format("{}/{} workers ready, generation {}, {:.0f} req/s", ready, target_.count,
+                       target_.generation, requests_per_second_);
+}
+
+void arbiter::report_to_service_manager() {
+    if (!systemd_.enabled() || phase_ != phase::running) return;
+    auto now = supervision_clock::now();
+    if (!announced_ready_ && !reload_ && replacement_complete(workers_, target_)) {
+        announced_ready_ = true;
+        systemd_.ready(status_line());
+    }
+    if (announced_ready_) systemd_.status(status_line());
+    bool healthy = !any_worker_booted_ ||
+                   std::any_of(workers_.begin(), workers_.end(), [](const worker_slot& s) {
+                       return s.state == worker_state::ready;
+                   });
+    if (auto interval = systemd_.watchdog_interval();
+        interval && healthy && now - last_watchdog_ping_ >= *interval / 2) {
+        systemd_.watchdog_ping();
+        last_watchdog_ping_ = now;
+    }
 }
 
 supervision_snapshot arbiter::snapshot() const {
@@ -644,6 +699,8 @@ void arbiter::begin_stop(phase how, int exit_status) {
     exit_status_ = exit_status;
     auto now = supervision_clock::now();
     bool quick = how == phase::stopping_quickly;
+    systemd_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
+        (quick ? seconds_f{1} : deadlines_.graceful) + seconds_f{5}));
     stop_deadline_ = now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
     for (auto& slot : workers_) {
         slot.state = worker_state::draining;

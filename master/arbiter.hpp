@@ -18,6 +18,7 @@
 #include "master/metrics_server.hpp"
 #include "master/notify_receiver.hpp"
 #include "master/pidfile.hpp"
+#include "master/service_notifier.hpp"
 #include "master/spawner.hpp"
 #include "master/status_report.hpp"
 #include "master/supervision_policy.hpp"
@@ -79,6 +80,9 @@ private:
     void request_reload(std::optional<control_server::reply> waiter);
     void answer_reload_waiters(const std::string& error);
     supervision_snapshot snapshot() const;
+    /// Tells systemd what changed: READY=1 once serving, STATUS=, WATCHDOG=1.
+    void report_to_service_manager();
+    std::string status_line();
 
     void reap_workers();
     void murder_workers();
@@ -109,6 +113,13 @@ private:
     std::unique_ptr<notify_receiver> notify_;
     std::unique_ptr<pidfile> pidfile_;
     std::unique_ptr<control_server> control_;
+    service_notifier systemd_;
+    bool announced_ready_ = false;
+    bool socket_activated_ = false;  ///< listeners came from systemd: `bind` is ignored
+    time_point last_watchdog_ping_{};
+    time_point rate_sampled_at_{};
+    std::uint64_t rate_sampled_requests_ = 0;
+    double requests_per_second_ = 0;
     std::unique_ptr<metrics_server> metrics_;
 
     std::map<int, generation_spec> generations_;

@@ -120,9 +120,20 @@ std::string fd_name(const bind_address& address) {
 
 }  // namespace
 
-listener::listener(bind_address where, int descriptor, bool created_file)
-    : address(std::move(where)), fd(descriptor), name(fd_name(address)),
+listener::listener(bind_address where, int descriptor, bool created_file, std::string fd_name_)
+    : address(std::move(where)),
+      fd(descriptor),
+      name(fd_name_.empty() ? fd_name(address) : std::move(fd_name_)),
       owns_socket_file(created_file) {}
+
+listener_set listener_set::adopt(const std::vector<std::pair<int, std::string>>& sockets) {
+    listener_set set;
+    for (const auto& [fd, name] : sockets) {
+        auto address = parse_bind_address("fd://" + std::to_string(fd));
+        set.listeners_.push_back(std::make_shared<listener>(address, adopt_fd(address), false, name));
+    }
+    return set;
+}
 
 listener::~listener() {
     if (owns_socket_file) ::unlink(address.path.c_str());

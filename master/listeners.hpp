@@ -19,7 +19,8 @@ struct listener {
     std::string name{};             ///< its LISTEN_FDNAMES entry
     bool owns_socket_file = false;  ///< a unix socket file we created and remove at close
 
-    listener(bind_address where, int descriptor, bool created_file);
+    /// `fd_name` "" = made from the address.
+    listener(bind_address where, int descriptor, bool created_file, std::string fd_name = "");
     ~listener();
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;
@@ -37,6 +38,10 @@ public:
     static listener_set bind_all(const std::vector<std::string>& addresses, int backlog,
                                  const listener_set* current = nullptr,
                                  const std::map<std::string, int>* inherited = nullptr);
+
+    /// Takes over sockets passed by the service manager (socket activation), keeping the
+    /// names it gave them (LISTEN_FDNAMES).
+    static listener_set adopt(const std::vector<std::pair<int, std::string>>& sockets);
 
     const std::vector<std::shared_ptr<const listener>>& items() const { return listeners_; }
     /// "a:b:c", for LISTEN_FDNAMES.

@@ -1,0 +1,38 @@
+#pragma once
+// corral towards its own service manager (systemd), the way workers talk to corral: READY=1
+// once the first generation serves, RELOADING=1 (with MONOTONIC_USEC, for systemd 253+)
+// and READY=1 around each reload, STOPPING=1, a STATUS= line, WATCHDOG=1 pings when the
+// unit sets WatchdogSec=, and EXTEND_TIMEOUT_USEC= during long drains. Silent when
+// NOTIFY_SOCKET is not set.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "shared/notify.hpp"
+
+namespace corral {
+
+class service_notifier {
+public:
+    /// Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from `environment`.
+    explicit service_notifier(const std::map<std::string, std::string>& environment);
+
+    bool enabled() const { return notifier_.enabled(); }
+    void ready(const std::string& status);
+    void reloading();
+    void stopping(std::chrono::microseconds drain_time);
+    /// Sends STATUS= when the line changed since the last one.
+    void status(const std::string& line);
+    /// The WatchdogSec= interval, when systemd asks this process for pings.
+    std::optional<std::chrono::microseconds> watchdog_interval() const { return watchdog_; }
+    void watchdog_ping();
+
+private:
+    notifier notifier_;
+    std::optional<std::chrono::microseconds> watchdog_;
+    std::string last_status_;
+};
+
+}  // namespace corral
