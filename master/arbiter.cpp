@@ -105,8 +105,13 @@ void arbiter::start() {
         spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
                                                 upgraded ? &upgraded->listeners : nullptr);
     }
-    for (const auto& item : spec.listeners.items())
-        log::info("Listening at: {} (fd {}, {})", item->address.display(), item->fd, item->name);
+    for (const auto& item : spec.listeners.items()) {
+        if (socket_activated_)
+            log::info("Listening at: {} (fd {}, named \"{}\" by the service manager)",
+                      item->address.display(), item->fd, item->name);
+        else
+            log::info("Listening at: {} (fd {})", item->address.display(), item->fd);
+    }
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     notify_ = std::make_unique<notify_receiver>(io_);
     notify_->start([this](pid_t sender, std::string_view message) { on_notify(sender, message); });
