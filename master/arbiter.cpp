@@ -52,6 +52,15 @@ supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
     return std::chrono::duration_cast<supervision_clock::duration>(seconds);
 }
 
+socket_file_options socket_files(const config& cfg) {
+    socket_file_options options{static_cast<unsigned>(cfg.socket_mode), -1, -1};
+    if (auto owner = resolve_owner(cfg.socket_owner)) {
+        options.uid = owner->uid;
+        options.gid = owner->gid;
+    }
+    return options;
+}
+
 }  // namespace
 
 arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> arguments)
@@ -87,6 +96,11 @@ void arbiter::start() {
     ::signal(SIGPIPE, SIG_IGN);  // a closed stderr must not kill the master
     raise_open_files_limit();
     spec.command = resolve_worker_command(spec.cfg.worker_command, search_path(sources_));
+    spec.run_as = resolve_credentials(spec.cfg.user, spec.cfg.group);
+    if (spec.run_as && spec.cfg.errorlog != "-")
+        ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);  // workers reopen it
+    if (!spec.run_as && ::geteuid() == 0)
+        log::warning("Workers will run as root: set `user` to run them as an unprivileged user");
     std::optional<upgrade_state> upgraded;
     if (auto found = sources_.environment.find(upgrade_state_variable);
         found != sources_.environment.end()) {
@@ -103,7 +117,8 @@ void arbiter::start() {
                   activated.size());
     } else {
         spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
-                                                upgraded ? &upgraded->listeners : nullptr);
+                                                upgraded ? &upgraded->listeners : nullptr,
+                                                socket_files(spec.cfg));
     }
     for (const auto& item : spec.listeners.items()) {
         if (socket_activated_)
@@ -209,6 +224,7 @@ void arbiter::apply_settings(const config& cfg) {
     recycle_limits_.max_memory = cfg.max_worker_memory;
     recycle_limits_.max_lifetime = seconds_f{cfg.max_worker_lifetime};
     log::set_level(log::parse_level(cfg.loglevel));
+    log::set_format(cfg.log_format);
 }
 
 void arbiter::do_wait_signal() {
@@ -313,9 +329,11 @@ std::string arbiter::start_reload() {
     try {
         next.cfg = load_config(sources_);
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
+        next.run_as = resolve_credentials(next.cfg.user, next.cfg.group);
         next.listeners = socket_activated_ ? current.listeners
                                            : listener_set::bind_all(next.cfg.bind, next.cfg.backlog,
-                                                                    &current.listeners);
+                                                                    &current.listeners, nullptr,
+                                                                    socket_files(next.cfg));
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;
@@ -666,7 +684,7 @@ void arbiter::spawn_worker() {
                                           notify_->address(), slot.generation, slot.request_limit);
     try {
         slot.pid = spawn_worker_process(io_, spec.command, spec.listeners, std::move(environment),
-                                        log::descriptor());
+                                        log::descriptor(), spec.run_as);
     } catch (const std::system_error& e) {
         if (!any_worker_booted_) {  // it will not get better by itself: say so and stop
             log::critical("{}", e.what());

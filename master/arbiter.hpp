@@ -33,6 +33,7 @@ struct generation_spec {
     config cfg;
     listener_set listeners;
     worker_command command;
+    std::optional<credentials> run_as;  ///< user and group, when set
 };
 
 class arbiter {

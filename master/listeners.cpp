@@ -84,13 +84,18 @@ void remove_stale_socket_file(const bind_address& address, const sockaddr_un& un
     log::info("Removed stale socket file {}", address.path);
 }
 
-int bind_unix(const bind_address& address, int backlog) {
+int bind_unix(const bind_address& address, int backlog, const socket_file_options& file) {
     sockaddr_un un = unix_address(address);
     remove_stale_socket_file(address, un);
     fd_guard socket_fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     if (socket_fd.fd < 0) fail("socket()", address);
     if (::bind(socket_fd.fd, reinterpret_cast<const sockaddr*>(&un), sizeof un) != 0)
         fail("bind()", address);
+    // Before listen(): nobody can connect yet, so no client sees the file's first mode.
+    if (file.mode != 0 && ::chmod(address.path.c_str(), file.mode) != 0) fail("chmod()", address);
+    if ((file.uid >= 0 || file.gid >= 0) &&
+        ::chown(address.path.c_str(), static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0)
+        fail("chown()", address);
     if (::listen(socket_fd.fd, backlog) != 0) fail("listen()", address);
     return socket_fd.release();
 }
@@ -142,7 +147,8 @@ listener::~listener() {
 
 listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog,
                                     const listener_set* current,
-                                    const std::map<std::string, int>* inherited) {
+                                    const std::map<std::string, int>* inherited,
+                                    socket_file_options socket_files) {
     listener_set set;
     for (const auto& text : addresses) {
         std::shared_ptr<const listener> reused;
@@ -168,7 +174,7 @@ listener_set listener_set::bind_all(const std::vector<std::string>& addresses, i
                 break;
             case bind_address::kind::unix_path:
                 set.listeners_.push_back(
-                    std::make_shared<listener>(address, bind_unix(address, backlog), true));
+                    std::make_shared<listener>(address, bind_unix(address, backlog, socket_files), true));
                 break;
             case bind_address::kind::inherited_fd:
                 set.listeners_.push_back(

@@ -26,6 +26,14 @@ struct listener {
     listener& operator=(const listener&) = delete;
 };
 
+/// Mode and owner for the unix socket files corral creates (`socket_mode`,
+/// `socket_owner`); 0 and -1 leave them as the umask and the master's identity make them.
+struct socket_file_options {
+    unsigned mode = 0;
+    long uid = -1;
+    long gid = -1;
+};
+
 /// The listeners of one worker generation. A reload builds a new set that shares every
 /// unchanged listener with the old one, so a socket that a live generation still uses is
 /// never closed and its queue of connections is never dropped.
@@ -37,7 +45,8 @@ public:
     /// call and the address. Unix socket files are replaced only when nothing answers.
     static listener_set bind_all(const std::vector<std::string>& addresses, int backlog,
                                  const listener_set* current = nullptr,
-                                 const std::map<std::string, int>* inherited = nullptr);
+                                 const std::map<std::string, int>* inherited = nullptr,
+                                 socket_file_options socket_files = {});
 
     /// Takes over sockets passed by the service manager (socket activation), keeping the
     /// names it gave them (LISTEN_FDNAMES).

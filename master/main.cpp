@@ -1,5 +1,7 @@
 // corral, the master: parse the command line, load the configuration, run the arbiter.
 
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "master/arbiter.hpp"
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
     }
     try {
         log::set_level(log::parse_level(cfg.loglevel));
+        log::set_format(cfg.log_format);
+        ::umask(static_cast<mode_t>(cfg.umask));  // before any file is created
         log::open(cfg.errorlog);
         return arbiter(std::move(cfg), std::move(cli.sources),
                        std::vector<std::string>(argv + 1, argv + argc))

@@ -1,6 +1,7 @@
 #include "master/spawner.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -31,6 +32,7 @@ struct worker_setup {
     std::vector<int> listen_fds;
     std::vector<std::string> environment;
     std::vector<const char*> environment_pointers;
+    std::optional<credentials> run_as;
     pid_t master_pid = ::getpid();
 
     boost::system::error_code on_setup(bp::posix::default_launcher& launcher,
@@ -49,8 +51,9 @@ struct worker_setup {
         fill_pid_placeholders();
         if (!move_listeners_into_place()) return {errno, boost::system::system_category()};
         close_everything_else_at_exec();
+        if (run_as && !drop_privileges(*run_as)) return {errno, boost::system::system_category()};
         // Dies with the master, even if it is killed; the check covers a master that died
-        // before prctl().
+        // before prctl(). Set after setuid(), which clears it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (::getppid() != master_pid) ::_exit(1);
         sigset_t none;
@@ -69,6 +72,13 @@ struct worker_setup {
             for (int i = 0; i < length; ++i) value[i] = digits[length - 1 - i];
             value[length] = '\0';
         }
+    }
+
+    /// Supplementary groups, then the group, then the user: after setuid() the others
+    /// could no longer be changed.
+    static bool drop_privileges(const credentials& who) {
+        return ::setgroups(who.groups.size(), who.groups.data()) == 0 && ::setgid(who.gid) == 0 &&
+               ::setuid(who.uid) == 0;
     }
 
     /// Marks every fd above the listeners close-on-exec. Process v2 1.81's own close_all
@@ -169,8 +179,9 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
 
 pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
                            const listener_set& listeners, std::vector<std::string> environment,
-                           int log_fd) {
+                           int log_fd, const std::optional<credentials>& run_as) {
     worker_setup setup;
+    setup.run_as = run_as;
     for (const auto& item : listeners.items()) setup.listen_fds.push_back(item->fd);
     setup.environment = std::move(environment);
     boost::system::error_code ec;

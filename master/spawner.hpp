@@ -7,9 +7,11 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "master/credentials.hpp"
 #include "master/listeners.hpp"
 #include "shared/config.hpp"
 
@@ -38,10 +40,10 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
                                             std::uint64_t request_limit);
 
 /// Forks and execs one worker running `command` with `listeners` as fds 3.., stdin on
-/// /dev/null and stdout/stderr on `log_fd`; returns its pid. Throws std::system_error when
-/// the program cannot be executed. The caller reaps it (waitpid).
+/// /dev/null and stdout/stderr on `log_fd`, as `run_as` when given; returns its pid. Throws
+/// std::system_error when the program cannot be executed. The caller reaps it (waitpid).
 pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
                            const listener_set& listeners, std::vector<std::string> environment,
-                           int log_fd);
+                           int log_fd, const std::optional<credentials>& run_as);
 
 }  // namespace corral

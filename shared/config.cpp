@@ -289,7 +289,7 @@ std::string format_value(const config& cfg, const setting& s) {
             if constexpr (std::is_same_v<value_type, bool>) {
                 return value ? "true" : "false";
             } else if constexpr (std::is_same_v<value_type, int>) {
-                return std::to_string(value);
+                return s.octal ? fmt::format("0o{:03o}", value) : std::to_string(value);
             } else if constexpr (std::is_same_v<value_type, double>) {
                 return toml_number(value);
             } else if constexpr (std::is_same_v<value_type, std::string>) {

@@ -26,6 +26,12 @@ struct config {
     std::string loglevel = "info";                 ///< debug .. critical
     std::string errorlog = "-";                    ///< "-" = stderr
     std::string accesslog;                         ///< "" = off, "-" = stderr
+    std::string log_format = "text";               ///< text or json
+    std::string user;                              ///< workers run as; "" = as the master
+    std::string group;                             ///< "" = the user's primary group
+    int umask = 022;                               ///< file mode creation mask
+    int socket_mode = 0;                           ///< unix listeners' mode; 0 = by umask
+    std::string socket_owner;                      ///< unix listeners' "user[:group]"
     double keepalive = 5;                          ///< seconds an idle connection stays open
     int limit_request_line = 4094;                 ///< bytes of the request line; 0 = no limit
     int limit_request_fields = 100;                ///< header fields per request

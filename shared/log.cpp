@@ -3,7 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <system_error>
 
@@ -11,6 +17,7 @@ namespace corral::log {
 namespace {
 
 level least_severe_ = level::info;
+bool json_ = false;
 int fd_ = STDERR_FILENO;
 std::string path_ = "-";
 
@@ -23,6 +30,52 @@ const char* level_name(level severity) {
         case level::critical: return "CRITICAL";
     }
     return "INFO";
+}
+
+/// syslog priorities, as journald reads them from a `<N>` prefix.
+int priority(level severity) {
+    switch (severity) {
+        case level::debug: return 7;
+        case level::info: return 6;
+        case level::warning: return 4;
+        case level::error: return 3;
+        case level::critical: return 2;
+    }
+    return 6;
+}
+
+/// Whether `fd` is the stream journald gave this service (JOURNAL_STREAM=DEVICE:INODE).
+bool is_journal_stream(int fd) {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    struct stat info {};
+    if (!stream || ::fstat(fd, &info) != 0) return false;
+    unsigned long long device = 0, inode = 0;
+    return std::sscanf(stream, "%llu:%llu", &device, &inode) == 2 && info.st_dev == device &&
+           info.st_ino == inode;
+}
+
+std::string timestamp(const char* format) {
+    std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char text[40];
+    std::strftime(text, sizeof text, format, &local);
+    return text;
+}
+
+std::string format_line(level severity, std::string_view message) {
+    if (json_) {
+        std::string name = level_name(severity);
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return fmt::format(R"({{"time":"{}","pid":{},"level":"{}","message":{}}})",
+                           timestamp("%Y-%m-%dT%H:%M:%S%z"), ::getpid(), name,
+                           boost::json::serialize(boost::json::string(message))) + "\n";
+    }
+    if (is_journal_stream(fd_))  // journald stamps the time itself
+        return fmt::format("<{}>[{}] [{}] {}\n", priority(severity), ::getpid(),
+                           level_name(severity), message);
+    return fmt::format("[{}] [{}] [{}] {}\n", timestamp("%Y-%m-%d %H:%M:%S %z"), ::getpid(),
+                       level_name(severity), message);
 }
 
 int open_for_append(const std::string& path) {
@@ -44,6 +97,8 @@ level parse_level(std::string_view name) {
 }
 
 void set_level(level least_severe) { least_severe_ = least_severe; }
+
+void set_format(std::string_view format) { json_ = format == "json"; }
 
 bool enabled(level severity) { return severity >= least_severe_; }
 
@@ -77,13 +132,7 @@ void reopen_standard_streams(const std::string& path) {
 int descriptor() { return fd_; }
 
 void write(level severity, std::string_view message) {
-    std::time_t now = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&now, &local);
-    char stamp[40];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S %z", &local);
-    std::string line =
-        fmt::format("[{}] [{}] [{}] {}\n", stamp, ::getpid(), level_name(severity), message);
+    std::string line = format_line(severity, message);
     std::string_view rest = line;
     while (!rest.empty()) {
         ssize_t written = ::write(fd_, rest.data(), rest.size());

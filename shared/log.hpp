@@ -1,7 +1,9 @@
 #pragma once
 // The error log of the master and the workers: one line per message,
 // `[2026-11-23 16:48:28 +0000] [PID] [LEVEL] message`, written with one write(2) so lines
-// of several processes sharing the file never interleave.
+// of several processes sharing the file never interleave. On stderr connected to journald
+// (JOURNAL_STREAM names it), lines start with a `<N>` syslog priority instead of a time,
+// so `journalctl -p` filters them; `log_format = "json"` writes JSON objects instead.
 
 #include <fmt/format.h>
 
@@ -15,6 +17,8 @@ enum class level { debug, info, warning, error, critical };
 /// "debug", "info", "warning", "error" or "critical" (anything else: info).
 level parse_level(std::string_view name);
 void set_level(level least_severe);
+/// "text" (the default) or "json": one JSON object per line.
+void set_format(std::string_view format);
 bool enabled(level severity);
 
 /// Sends messages to `path`, opened for appending ("-" = stderr); throws std::system_error.

@@ -134,6 +134,31 @@ const std::array settings_table{
     setting{.name = "metrics_bind", .field = &c::metrics_bind, .default_value = R"("")",
             .flags = "--metrics-bind",
             .help = "HOST:PORT serving Prometheus metrics at /metrics; \"\" = off."},
+    setting{.name = "log_format", .field = &c::log_format, .default_value = R"("text")",
+            .flags = "--log-format",
+            .help = "Error log lines as text, or as JSON objects one per line. Under journald "
+                    "(JOURNAL_STREAM) lines carry <N> priority prefixes.",
+            .choices = "text|json", .for_workers = true},
+    setting{.name = "user", .field = &c::user, .default_value = R"("")", .flags = "-u,--user",
+            .help = "Run workers as this user (name or uid); the master binds first, as root "
+                    "if it must. \"\" = as the master."},
+    setting{.name = "group", .field = &c::group, .default_value = R"("")",
+            .flags = "-g,--group",
+            .help = "Run workers with this group (name or gid); \"\" = the user's primary "
+                    "group."},
+    setting{.name = "umask", .field = &c::umask, .default_value = "0o022",
+            .flags = "-m,--umask",
+            .help = "File mode creation mask of the master and the workers (write 0o027 in "
+                    "TOML and on the command line).",
+            .min = 0, .max = 0777, .octal = true},
+    setting{.name = "socket_mode", .field = &c::socket_mode, .default_value = "0",
+            .flags = "--socket-mode",
+            .help = "Mode of unix listening sockets, e.g. 0o660; 0 = as the umask makes it.",
+            .min = 0, .max = 0777, .octal = true},
+    setting{.name = "socket_owner", .field = &c::socket_owner, .default_value = R"("")",
+            .flags = "--socket-owner",
+            .help = "Owner of unix listening sockets, \"user\" or \"user:group\"; \"\" = "
+                    "unchanged."},
     setting{.name = "env", .field = &c::env, .default_value = "{}", .flags = "-e,--env",
             .help = "Extra environment variables for the workers (`-e KEY=VALUE`)."},
 };
@@ -193,8 +218,10 @@ std::string expected_description(const setting& s) {
     std::string text = std::visit(
         [&](auto member) -> std::string {
             using value_type = std::remove_cvref_t<decltype(config{}.*member)>;
-            if constexpr (std::is_same_v<value_type, int>)
+            if constexpr (std::is_same_v<value_type, int>) {
+                if (s.octal) return std::string("a file mode such as 0o022");
                 return s.accepts_auto ? "an integer or \"auto\"" : "an integer";
+            }
             else if constexpr (std::is_same_v<value_type, double>)
                 return s.unit == "seconds" ? "a number of seconds" : "a number";
             else if constexpr (std::is_same_v<value_type, bool>)
@@ -207,7 +234,7 @@ std::string expected_description(const setting& s) {
                 return "a table of strings";
         },
         s.field);
-    if (s.max > s.min) text += fmt::format(" from {} to {}", s.min, s.max);
+    if (s.max > s.min && !s.octal) text += fmt::format(" from {} to {}", s.min, s.max);
     return text;
 }
 

@@ -32,6 +32,7 @@ struct setting {
     std::string_view choices{};        ///< strings: accepted values separated by '|', or ""
     bool for_workers = false;        ///< passed to workers as CORRAL_<NAME>
     bool accepts_auto = false;       ///< "auto" = the CPUs this process may use
+    bool octal = false;              ///< a file mode: shown as 0o022
 };
 
 /// All settings, in the order the docs and --print-config list them.

@@ -119,6 +119,7 @@ int run_worker(const router& routes, worker_hooks hooks) {
         return exit_boot_error;
     }
     log::set_level(log::parse_level(cfg.loglevel));
+    log::set_format(cfg.log_format);
     if (const char* text = std::getenv("CORRAL_GENERATION")) generation = std::atoi(text);
     try {
         return worker_process(routes, std::move(hooks), cfg).run();
