@@ -314,6 +314,9 @@ void arbiter::handle_ttou() {
 
 void arbiter::handle_usr1() {
     log::reopen();
+    const auto& spec = target_spec();
+    if (spec.run_as && spec.cfg.errorlog != "-")  // logrotate made the new file root's
+        ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);
     // Only ready workers: one still booting may have no handler yet, and USR1 kills it.
     for (auto& slot : workers_)
         if (slot.state == worker_state::ready) signal_worker(slot, SIGUSR1);
