@@ -10,6 +10,7 @@
 #include <fstream>
 #include <toml++/toml.h>
 
+#include "shared/address_list.hpp"
 #include "shared/bind_address.hpp"
 #include "shared/cpu_count.hpp"
 #include "shared/settings.hpp"
@@ -126,6 +127,13 @@ void assign_value(std::string& field, const setting& s, const toml::node& node,
     auto value = node.value<std::string>();
     if (!value || (!s.choices.empty() && !is_choice(s.choices, *value)))
         fail(from, node, s, describe(node));
+    if (s.name.ends_with("_allow_ips")) {
+        try {
+            address_list{*value};
+        } catch (const std::invalid_argument& e) {
+            throw config_error(fmt::format("{}: {}: {}", from.at(node), s.name, e.what()));
+        }
+    }
     field = *value;
 }
 

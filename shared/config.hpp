@@ -42,6 +42,9 @@ struct config {
     std::string header_map = "drop";               ///< names with '_': drop, refuse, dangerous
     int worker_connections = 1000;                 ///< simultaneous connections per worker
     std::string server_header = "corral";          ///< the Server header; "" = none
+    std::string forwarded_allow_ips = "127.0.0.1,::1";  ///< trusted for X-Forwarded-*
+    bool proxy_protocol = false;                   ///< accept a PROXY header first
+    std::string proxy_allow_ips = "127.0.0.1,::1"; ///< who may send a PROXY header
     std::vector<std::string> worker_command;       ///< empty = the built-in corral-worker
     int max_surge = 0;                             ///< extra workers while replacing; 0 = workers
     int max_requests = 0;                          ///< recycle a worker after this many; 0 = off

@@ -33,6 +33,8 @@ SETTING_FLAGS = {
     "limit_request_fields": "--limit-request-fields",
     "limit_request_field_size": "--limit-request-field-size",
     "header_map": "--header-map",
+    "forwarded_allow_ips": "--forwarded-allow-ips",
+    "proxy_protocol": "--proxy-protocol",  # a boolean: the flag alone when True
 }
 
 QUIET = 1.5         # s without a byte from the server before the client half-closes
@@ -90,8 +92,12 @@ class Case:
 
     def flags(self):
         """The corral flags for this case's settings, in a stable order."""
-        return tuple(word for name, value in sorted(self.settings.items())
-                     if name in SETTING_FLAGS for word in (SETTING_FLAGS[name], value))
+        words = []
+        for name, value in sorted(self.settings.items()):
+            if name not in SETTING_FLAGS or value == "False":
+                continue
+            words += [SETTING_FLAGS[name]] if value == "True" else [SETTING_FLAGS[name], value]
+        return tuple(words)
 
     def unsupported_settings(self):
         return sorted(name for name in self.settings if name not in SETTING_FLAGS)

@@ -7,6 +7,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "forwarded.hpp"
+#include "proxy_protocol.hpp"
 #include "response_writer.hpp"
 #include "server.hpp"
 #include "shared/log.hpp"
@@ -98,6 +100,7 @@ asio::awaitable<void> connection::run() {
 
 asio::awaitable<void> connection::serve() {
     const auto& limits = server_.limits();
+    if (limits.proxy_protocol && !co_await read_proxy_header()) co_return;
     for (;;) {
         auto head = co_await read_head();
         if (head.outcome == head_verdict::kind::incomplete) co_return;  // closed or timed out
@@ -115,7 +118,11 @@ asio::awaitable<void> connection::serve() {
             co_return;
         }
         request req = to_request(parser, remote_address_, limits.head.header_map, head.field_count);
-        if (auto problem = check_trailers(req.trailers); !problem.empty()) {
+        auto origin = resolve_forwarded(req.headers, remote_address_, limits.forwarded_trusted);
+        req.client_address = std::move(origin.client);
+        req.scheme = std::move(origin.scheme);
+        if (auto problem = !origin.error.empty() ? origin.error : check_trailers(req.trailers);
+            !problem.empty()) {
             log::debug("Rejected a request from {} with 400: {}", remote_address_, problem);
             co_return co_await reply_and_close(400);
         }
@@ -126,6 +133,33 @@ asio::awaitable<void> connection::serve() {
         if (!keep_alive) {
             co_await flush();
             co_return;
+        }
+    }
+}
+
+asio::awaitable<bool> connection::read_proxy_header() {
+    const auto& limits = server_.limits();
+    auto deadline = head_deadline::after(limits.header_timeout);
+    for (;;) {
+        auto header = parse_proxy_header({buffer_.data() + begin_, end_ - begin_});
+        switch (header.outcome) {
+            case proxy_header::kind::absent: co_return true;  // plain HTTP, as Gunicorn allows
+            case proxy_header::kind::invalid:
+                log::debug("Refused a PROXY header from {}: {}", remote_address_, header.reason);
+                co_await reply_and_close(400);
+                co_return false;
+            case proxy_header::kind::parsed:
+                if (!limits.proxy_trusted.contains(remote_address_)) {
+                    log::warning("Refused a PROXY header from {}: not in proxy_allow_ips",
+                                 remote_address_);
+                    co_await reply_and_close(400);
+                    co_return false;
+                }
+                begin_ += header.size;
+                if (!header.source.empty()) remote_address_ = header.source;
+                co_return true;
+            case proxy_header::kind::incomplete:
+                if (!co_await read_more(deadline.remaining())) co_return false;
         }
     }
 }

@@ -39,6 +39,10 @@ private:
     };
 
     boost::asio::awaitable<void> serve();
+    /// With proxy_protocol: reads a PROXY header, if one comes, and takes its source as the
+    /// remote address; false when the connection is to be refused (malformed, or from a
+    /// peer not in proxy_allow_ips) or closed.
+    boost::asio::awaitable<bool> read_proxy_header();
     /// Reads until the buffer holds a whole head that passes check_request_head, or a
     /// verdict against it; `incomplete` means the connection closed or idled out.
     boost::asio::awaitable<head_verdict> read_head();

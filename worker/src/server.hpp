@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "corral/router.hpp"
+#include "shared/address_list.hpp"
 #include "request_head_check.hpp"
 
 namespace corral {
@@ -29,6 +30,9 @@ struct server_limits {
     std::uint64_t max_requests = 0;   ///< then ask to be recycled; 0 = never
     std::size_t max_connections = 1000;
     std::string server_header = "corral";
+    address_list forwarded_trusted{"127.0.0.1,::1"};  ///< forwarded_allow_ips
+    bool proxy_protocol = false;
+    address_list proxy_trusted{"127.0.0.1,::1"};      ///< proxy_allow_ips
 };
 
 class server {

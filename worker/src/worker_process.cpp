@@ -43,6 +43,9 @@ server_limits limits_from(const config& cfg) {
     limits.max_body_size = static_cast<std::uint64_t>(cfg.max_body_size);
     limits.max_connections = static_cast<std::size_t>(cfg.worker_connections);
     limits.server_header = cfg.server_header;
+    limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);
+    limits.proxy_protocol = cfg.proxy_protocol;
+    limits.proxy_trusted = address_list(cfg.proxy_allow_ips);
     if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS")) limits.max_requests = std::strtoull(limit, nullptr, 10);
     return limits;
 }

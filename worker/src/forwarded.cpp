@@ -1,0 +1,88 @@
+#include "forwarded.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <vector>
+
+namespace corral {
+namespace {
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+std::string lowercase(std::string_view text) {
+    std::string out(text);
+    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+std::vector<std::string_view> split_list(std::string_view value, char separator) {
+    std::vector<std::string_view> items;
+    while (true) {
+        auto at = value.find(separator);
+        if (auto item = trim(value.substr(0, at)); !item.empty()) items.push_back(item);
+        if (at == std::string_view::npos) break;
+        value.remove_prefix(at + 1);
+    }
+    return items;
+}
+
+/// A Forwarded `for=` node without quotes, brackets or port: "[2001:db8::1]:80" -> 2001:db8::1.
+std::string node_address(std::string_view node) {
+    if (node.size() >= 2 && node.front() == '"') node = node.substr(1, node.size() - 2);
+    if (node.starts_with('[')) return std::string(node.substr(1, node.find(']') - 1));
+    if (std::count(node.begin(), node.end(), ':') == 1) node = node.substr(0, node.find(':'));
+    return std::string(node);
+}
+
+/// Forwarded: for=a;proto=https, for=b -> the values of `key`, in order.
+std::vector<std::string> forwarded_values(std::string_view header, std::string_view key) {
+    std::vector<std::string> values;
+    for (auto element : split_list(header, ','))
+        for (auto pair : split_list(element, ';'))
+            if (auto equals = pair.find('='); equals != std::string_view::npos &&
+                                               lowercase(trim(pair.substr(0, equals))) == key)
+                values.push_back(std::string(trim(pair.substr(equals + 1))));
+    return values;
+}
+
+std::string rightmost_untrusted(const std::vector<std::string>& chain, const address_list& trusted) {
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+        if (!trusted.contains(*it)) return *it;
+    return chain.front();
+}
+
+}  // namespace
+
+forwarded_origin resolve_forwarded(const request::field_list& headers, std::string_view peer,
+                                   const address_list& trusted) {
+    forwarded_origin origin{std::string(peer), "http", ""};
+    if (!trusted.contains(peer)) return origin;
+    std::vector<std::string> chain;
+    std::set<std::string> schemes;
+    for (const auto& [name, value] : headers) {
+        if (iequals(name, "X-Forwarded-For")) {
+            for (auto item : split_list(value, ',')) chain.push_back(node_address(item));
+        } else if (iequals(name, "X-Forwarded-Proto")) {
+            if (auto items = split_list(value, ','); !items.empty()) schemes.insert(lowercase(items.front()));
+        } else if (iequals(name, "X-Forwarded-Ssl")) {
+            schemes.insert(lowercase(trim(value)) == "on" ? "https" : "http");
+        } else if (iequals(name, "Forwarded")) {
+            if (auto protos = forwarded_values(value, "proto"); !protos.empty())
+                schemes.insert(lowercase(protos.front()));
+            if (!std::any_of(headers.begin(), headers.end(),
+                             [](const auto& h) { return iequals(h.first, "X-Forwarded-For"); }))
+                for (const auto& node : forwarded_values(value, "for")) chain.push_back(node_address(node));
+        }
+    }
+    if (schemes.size() > 1) origin.error = "the forwarding headers disagree on the scheme";
+    if (schemes.size() == 1) origin.scheme = *schemes.begin();
+    if (!chain.empty()) origin.client = rightmost_untrusted(chain, trusted);
+    return origin;
+}
+
+}  // namespace corral
