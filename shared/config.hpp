@@ -41,6 +41,8 @@ struct config {
     double body_timeout = 30;                      ///< seconds between two pieces of a body
     std::string header_map = "drop";               ///< names with '_': drop, refuse, dangerous
     int worker_connections = 1000;                 ///< simultaneous connections per worker
+    int threads = 4;                               ///< a worker's pool for blocking handlers
+    std::string access_log_format;                 ///< Gunicorn's atoms, or "json"; "" = default
     std::string server_header = "corral";          ///< the Server header; "" = none
     std::string forwarded_allow_ips = "127.0.0.1,::1";  ///< trusted for X-Forwarded-*
     bool proxy_protocol = false;                   ///< accept a PROXY header first

@@ -85,6 +85,10 @@ const std::array settings_table{
             .help = "Most simultaneous connections per worker; beyond it a worker stops "
                     "accepting so another takes the connection.",
             .min = 1, .max = 1048576, .for_workers = true},
+    setting{.name = "threads", .field = &c::threads, .default_value = "4", .unit = "threads",
+            .flags = "--threads",
+            .help = "Each worker's thread pool for blocking handlers (offload, blocking).",
+            .min = 1, .max = 1024, .for_workers = true},
     setting{.name = "server_header", .field = &c::server_header, .default_value = R"("corral")",
             .flags = "--server-header",
             .help = "The Server header of every response; \"\" = none.",
@@ -148,6 +152,11 @@ const std::array settings_table{
     setting{.name = "metrics_bind", .field = &c::metrics_bind, .default_value = R"("")",
             .flags = "--metrics-bind",
             .help = "HOST:PORT serving Prometheus metrics at /metrics; \"\" = off."},
+    setting{.name = "access_log_format", .field = &c::access_log_format,
+            .default_value = R"("")", .flags = "--access-logformat",
+            .help = "Gunicorn's access log atoms (%(h)s %(r)s %(s)s ... {header}i), or "
+                    "\"json\" for JSON lines; \"\" = Gunicorn's default format.",
+            .for_workers = true},
     setting{.name = "log_format", .field = &c::log_format, .default_value = R"("text")",
             .flags = "--log-format",
             .help = "Error log lines as text, or as JSON objects one per line. Under journald "

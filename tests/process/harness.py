@@ -332,11 +332,11 @@ def wait_for_load(port, at_least=100, timeout=5.0):
 class Wrk:
     """A run of wrk (one thread, keep-alive connections) against 127.0.0.1:`port`."""
 
-    def __init__(self, port, seconds=3, connections=64, path="/"):
+    def __init__(self, port, seconds=3, connections=64, path="/", script=None):
         if WRK is None:
             raise unittest.SkipTest("wrk is not installed")
         self.args = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s",
-                     f"http://127.0.0.1:{port}{path}"]
+                     *(["-s", script] if script else []), f"http://127.0.0.1:{port}{path}"]
         self.seconds = seconds
         self.process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -391,9 +391,10 @@ class CorralTestCase(unittest.TestCase):
         self.addCleanup(master.stop)
         return master
 
-    def start_wrk(self, port, seconds=3, connections=64, path="/"):
-        """Start wrk against `port`; it is killed when the test ends."""
-        wrk = Wrk(port, seconds, connections, path)
+    def start_wrk(self, port, seconds=3, connections=64, path="/", script=None):
+        """Start wrk against `port` (`script`: a wrk Lua file, e.g. for POSTs); it is killed
+        when the test ends."""
+        wrk = Wrk(port, seconds, connections, path, script)
         self.addCleanup(wrk.kill)
         return wrk
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "corral/json.hpp"
+#include "corral/offload.hpp"
 #include "corral/worker.hpp"
 
 namespace corral::demo {
@@ -22,6 +23,17 @@ constexpr long max_sleep_ms = 600'000;
 asio::awaitable<response> hello(request&) { co_return response::text("Hello, World!"); }
 
 asio::awaitable<response> healthz(request&) { co_return response::text("OK\n"); }
+
+asio::awaitable<response> json_hello(request&) {
+    co_return json(boost::json::object{{"message", "Hello, World!"}});
+}
+
+/// ms of blocking sleep, on the thread pool: the loop keeps serving meanwhile.
+response blocking_sleep(request& req) {
+    auto ms = std::stol(req.query_parameter("ms").value_or("0"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(ms, 0L, max_sleep_ms)));
+    return response::text("slept " + std::to_string(ms) + " ms on the thread pool\n");
+}
 
 asio::awaitable<response> info(request&) {
     auto worker = current_worker();
@@ -68,6 +80,8 @@ asio::awaitable<response> echo(request& req) {
 router make_routes() {
     router routes;
     routes.get("/", hello)
+        .get("/json", json_hello)
+        .get("/blocking", blocking(blocking_sleep))
         .get("/healthz", healthz)
         .get("/info", info)
         .get("/sleep", sleep)

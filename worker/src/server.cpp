@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -77,6 +78,11 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
 }
 
 void server::serve(generic_stream::socket socket) {
+    boost::system::error_code ec;
+    if (socket.local_endpoint(ec).data()->sa_family != AF_UNIX) {
+        int on = 1;  // a response is written whole: never wait to coalesce it (Nagle)
+        ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
     auto remote = peer_address(socket);
     auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
     asio::co_spawn(io_, c->run(), asio::detached);

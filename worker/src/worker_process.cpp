@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <cstdlib>
 #include <fmt/format.h>
 
+#include "corral/offload.hpp"
 #include "corral/worker.hpp"
 #include "server.hpp"
 #include "shared/config.hpp"
@@ -23,6 +25,7 @@ namespace {
 constexpr int exit_boot_error = 3;  // as Gunicorn's WORKER_BOOT_ERROR: the master gives up
 
 server* running_server = nullptr;
+boost::asio::thread_pool* running_pool = nullptr;
 int generation = 0;
 
 std::chrono::milliseconds to_milliseconds(double seconds) {
@@ -55,6 +58,7 @@ public:
     worker_process(const router& routes, worker_hooks hooks, const config& cfg)
         : hooks_(std::move(hooks)),
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
+          pool_(static_cast<std::size_t>(cfg.threads)),
           server_(io_, routes, limits_from(cfg)),
           link_(io_, [this] { return counters(); }, [this] { io_.stop(); }),
           errorlog_(cfg.errorlog) {
@@ -62,6 +66,7 @@ public:
     }
 
     int run() {
+        running_pool = &pool_;
         auto sockets = take_listen_fds();
         if (sockets.empty()) {
             log::critical("No listening sockets: LISTEN_FDS is not set for this process. "
@@ -78,6 +83,7 @@ public:
         io_.run();
         if (hooks_.on_stop) hooks_.on_stop();
         running_server = nullptr;
+        pool_.stop();  // a blocking call still running is abandoned: the worker exits
         return 0;
     }
 
@@ -105,7 +111,8 @@ private:
 
     boost::asio::io_context io_{1};
     worker_hooks hooks_;
-    signal_reader signals_;
+    signal_reader signals_;  ///< before the pool: its threads inherit the blocked signals
+    boost::asio::thread_pool pool_;
     server server_;
     supervisor_link link_;
     std::string errorlog_;  ///< what stdout and stderr are reopened as on USR1
@@ -131,6 +138,8 @@ int run_worker(const router& routes, worker_hooks hooks) {
         return exit_boot_error;
     }
 }
+
+boost::asio::any_io_executor thread_pool_executor() { return running_pool->get_executor(); }
 
 worker_info current_worker() {
     return {static_cast<int>(::getpid()), generation,
