@@ -57,7 +57,7 @@ class Privileges(CorralTestCase):
         user = nobody()
         master = self.start_serving("-u", "nobody", workers=2)
         expected_groups = sorted(set(os.getgrouplist("nobody", user.pw_gid)))
-        for worker in master.wait_workers(2):
+        for worker in master.wait_generation(1, 2):
             uids, gids, groups, _ = process_ids(worker)
             self.assertEqual(uids, [user.pw_uid] * 4)
             self.assertEqual(gids, [user.pw_gid] * 4)
@@ -83,7 +83,7 @@ class Privileges(CorralTestCase):
         for group, gid in self.other_groups():
             with self.subTest(group=group):
                 master = self.start_serving("-u", "nobody", "-g", group)
-                (worker,) = master.wait_workers(1)
+                (worker,) = master.wait_generation(1, 1)
                 uids, gids, _, _ = process_ids(worker)
                 self.assertEqual((uids, gids), ([user.pw_uid] * 4, [gid] * 4))
                 master.stop()
@@ -97,7 +97,7 @@ class Privileges(CorralTestCase):
         for group, gid in self.other_groups():
             with self.subTest(group=group):
                 master = self.start_serving("-u", "nobody", "-g", group)
-                (worker,) = master.wait_workers(1)
+                (worker,) = master.wait_generation(1, 1)
                 groups = process_ids(worker)[2]
                 self.assertEqual(groups, sorted(set(os.getgrouplist("nobody", gid))))
                 master.stop()
@@ -107,7 +107,7 @@ class Privileges(CorralTestCase):
         """-u 4321 (no such passwd entry): workers run with uid, gid and groups 4321."""
         uid = next(uid for uid in range(4321, 5000) if not _user_exists(uid))
         master = self.start_serving("-u", uid)
-        (worker,) = master.wait_workers(1)
+        (worker,) = master.wait_generation(1, 1)
         uids, gids, groups, _ = process_ids(worker)
         self.assertEqual((uids, gids, groups), ([uid] * 4, [uid] * 4, [uid]))
 
@@ -116,7 +116,7 @@ class Privileges(CorralTestCase):
         """As root without `user`: the warning; workers run as root."""
         master = self.start_serving()
         self.assertIn("[WARNING] Workers will run as root: set `user`", master.log())
-        (worker,) = master.wait_workers(1)
+        (worker,) = master.wait_generation(1, 1)
         self.assertEqual(process_ids(worker)[0], [0] * 4)
 
     @unittest.skipIf(NOT_ROOT, NEEDS_ROOT)
@@ -125,7 +125,7 @@ class Privileges(CorralTestCase):
         warning is still due."""
         gid = grp.getgrnam("nogroup").gr_gid if _group_exists_named("nogroup") else 65534
         master = self.start_serving("-g", gid)
-        (worker,) = master.wait_workers(1)
+        (worker,) = master.wait_generation(1, 1)
         uids, gids, _, _ = process_ids(worker)
         self.assertEqual((uids, gids), ([0] * 4, [gid] * 4))
         self.assertIn("[WARNING] Workers will run as root: set `user`", master.log())
@@ -194,7 +194,7 @@ class Privileges(CorralTestCase):
         master = self.start_serving("--umask", "0o077", "-p", pidfile)
         wait_until(lambda: os.path.exists(pidfile), 5.0, "the pidfile")
         self.assertEqual(oct(stat.S_IMODE(os.stat(pidfile).st_mode)), oct(0o600))
-        (worker,) = master.wait_workers(1)
+        (worker,) = master.wait_generation(1, 1)
         self.assertEqual(oct(process_ids(worker)[3]), oct(0o077))
         self.assertEqual(oct(process_ids(master.pid)[3]), oct(0o077))
         self.assertEqual(http_get(self.port)[0], 200)

@@ -51,7 +51,7 @@ class SocketActivation(CorralTestCase):
                         "`bind` is ignored")
         master.wait_log('Listening at: fd://3 (fd 3, named "http" by the service manager)')
         self.assertNotIn("127.0.0.1:8000", master.log(), "corral bound its default address")
-        workers = master.wait_workers(2)
+        workers = master.wait_generation(1, 2)
         for worker in workers:
             environment = environ_of(worker)
             self.assertEqual(environment["LISTEN_FDNAMES"], "http")
@@ -64,7 +64,7 @@ class SocketActivation(CorralTestCase):
         port = free_port()
         master = self.activate([port], ["http"])
         self.assertEqual(http_get(port, timeout=5.0)[0], 200)
-        master.wait_workers(2)
+        master.wait_generation(1, 2)
         activated_socket = socket_inode(master.pid, 3)
         self.assertIsNotNone(activated_socket)
 
@@ -92,7 +92,7 @@ class SocketActivation(CorralTestCase):
         master.wait_log("Using 2 socket(s) from the service manager (LISTEN_FDS)")
         master.wait_log('Listening at: fd://3 (fd 3, named "a" by the service manager)')
         master.wait_log('Listening at: fd://4 (fd 4, named "b" by the service manager)')
-        for worker in master.wait_workers(2):
+        for worker in master.wait_generation(1, 2):
             environment = environ_of(worker)
             self.assertEqual(environment["LISTEN_FDS"], "2")
             self.assertEqual(environment["LISTEN_FDNAMES"], "a:b")
@@ -114,7 +114,7 @@ class SocketActivation(CorralTestCase):
         self.assertNotIn("LISTEN_FDS", master.log())
         self.assertNotIn("by the service manager", master.log())
         self.assertIn(f"Listening at: http://127.0.0.1:{bound} (fd ", master.log())
-        (worker,) = master.wait_workers(1)
+        (worker,) = master.wait_generation(1, 1)
         environment = environ_of(worker)
         self.assertEqual(environment["LISTEN_FDS"], "1")
         self.assertEqual(environment["LISTEN_FDNAMES"], f"127.0.0.1_{bound}")

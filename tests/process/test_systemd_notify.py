@@ -213,7 +213,7 @@ class NotifyingTheServiceManager(CorralTestCase):
                                       env={"WATCHDOG_USEC": "400000",
                                            "WATCHDOG_PID": str(os.getpid())})
         receiver.wait_for(lambda f: "READY" in f, 5.0, "READY=1", master)
-        workers = master.wait_workers(2)
+        workers = master.wait_generation(1, 2)
         for worker in workers:
             environment = environ_of(worker)
             self.assertTrue(environment["NOTIFY_SOCKET"].startswith("@corral/"),

@@ -109,6 +109,7 @@ asio::awaitable<void> connection::serve() {
                        head.reason);
             co_return co_await reply_and_close(head.status);
         }
+        auto started = std::chrono::steady_clock::now();
         body_parser parser;
         parser.eager(true);
         parser.header_limit(static_cast<std::uint32_t>(head.head_size));
@@ -128,6 +129,9 @@ asio::awaitable<void> connection::serve() {
         }
         response res = co_await server_.routes().dispatch(req);
         server_.count_request();
+        if (auto& requests_log = server_.requests_log(); requests_log.enabled())
+            requests_log.record({req, res, std::chrono::system_clock::now(),
+                                 std::chrono::steady_clock::now() - started});
         bool keep_alive = parser.get().keep_alive() && !server_.draining();
         append_response(output_, res, keep_alive, req.method == "HEAD", limits.server_header);
         if (!keep_alive) {

@@ -40,8 +40,11 @@ std::string peer_address(const generic_stream::socket& socket) {
 
 }  // namespace
 
-server::server(asio::io_context& io, const router& routes, server_limits limits)
-    : io_(io), routes_(routes), limits_(limits) {}
+server::server(asio::io_context& io, const router& routes, server_limits limits,
+               access_log& requests_log)
+    : io_(io), routes_(routes), limits_(std::move(limits)), access_log_(requests_log), room_(io) {
+    room_.expires_at(asio::steady_timer::time_point::max());  // only cancel() wakes it
+}
 
 server::~server() = default;
 
@@ -64,6 +67,11 @@ void server::start() {
 asio::awaitable<void> server::accept_loop(acceptor& listener) {
     asio::steady_timer pause(io_);
     while (!draining_) {
+        // At worker_connections, stop accepting: the connection waits in the queue for
+        // another worker, or for a connection here to close.
+        while (live_.size() >= limits_.max_connections && !draining_)
+            co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (draining_) co_return;
         auto [ec, socket] = co_await listener.async_accept(asio::as_tuple(asio::use_awaitable));
         if (!ec) {
             serve(std::move(socket));  // even if a drain began meanwhile: it is ours now
@@ -109,12 +117,14 @@ void server::drain(bool serve_queued, std::function<void()> on_drained) {
         if (serve_queued) accept_queued(*listener);
         listener->close(ignored);
     }
+    room_.cancel();
     for (auto* c : std::vector<connection*>(live_.begin(), live_.end())) c->drain();
     if (live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
 }
 
 void server::detach(connection* c) {
     live_.erase(c);
+    if (live_.size() + 1 == limits_.max_connections) room_.cancel();
     if (draining_ && live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "access_log.hpp"
 #include "corral/router.hpp"
 #include "shared/address_list.hpp"
 #include "request_head_check.hpp"
@@ -37,7 +38,8 @@ struct server_limits {
 
 class server {
 public:
-    server(boost::asio::io_context& io, const router& routes, server_limits limits);
+    server(boost::asio::io_context& io, const router& routes, server_limits limits,
+           access_log& requests_log);
     ~server();
 
     /// Accepts on the listening socket `fd` (inherited from the master) from start() on.
@@ -55,6 +57,7 @@ public:
     // For connections.
     const router& routes() const { return routes_; }
     const server_limits& limits() const { return limits_; }
+    access_log& requests_log() { return access_log_; }
     void count_request() {
         if (++requests_ == limits_.max_requests && on_request_limit_) on_request_limit_();
     }
@@ -74,6 +77,8 @@ private:
     server_limits limits_;
     std::vector<std::unique_ptr<acceptor>> acceptors_;
     std::unordered_set<connection*> live_;
+    access_log& access_log_;
+    boost::asio::steady_timer room_;  ///< wakes the accept loops when a connection closes
     std::function<void()> on_drained_;
     std::function<void()> on_request_limit_;
     bool draining_ = false;

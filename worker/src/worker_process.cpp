@@ -59,7 +59,8 @@ public:
         : hooks_(std::move(hooks)),
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           pool_(static_cast<std::size_t>(cfg.threads)),
-          server_(io_, routes, limits_from(cfg)),
+          requests_log_(io_, cfg.accesslog, cfg.access_log_format),
+          server_(io_, routes, limits_from(cfg), requests_log_),
           link_(io_, [this] { return counters(); }, [this] { io_.stop(); }),
           errorlog_(cfg.errorlog) {
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
@@ -82,6 +83,7 @@ public:
         link_.start();
         io_.run();
         if (hooks_.on_stop) hooks_.on_stop();
+        requests_log_.flush();
         running_server = nullptr;
         pool_.stop();  // a blocking call still running is abandoned: the worker exits
         return 0;
@@ -103,6 +105,7 @@ private:
             server_.drain(final_stop, [this] { io_.stop(); });
         } else if (signal_number == SIGUSR1) {
             log::reopen_standard_streams(errorlog_);
+            requests_log_.reopen();
             log::info("Worker reopened its log files");
         } else {
             io_.stop();  // QUIT, INT: exit now
@@ -113,6 +116,7 @@ private:
     worker_hooks hooks_;
     signal_reader signals_;  ///< before the pool: its threads inherit the blocked signals
     boost::asio::thread_pool pool_;
+    access_log requests_log_;
     server server_;
     supervisor_link link_;
     std::string errorlog_;  ///< what stdout and stderr are reopened as on USR1

@@ -1,0 +1,170 @@
+"""The worker beyond the basics: access log, thread pool, worker_connections, many idle
+connections, and the example app."""
+
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import BIN_DIR, CorralTestCase, free_port, http_get, wait_until
+
+
+def read(path):
+    try:
+        with open(path) as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+
+
+def request_on(sock, path="/"):
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    return sock.recv(65536)
+
+
+class AccessLog(CorralTestCase):
+
+    def test_the_default_format_is_gunicorns(self):
+        path = os.path.join(self.tmp, "access.log")
+        port = free_port()
+        master = self.start_corral("-b", f"127.0.0.1:{port}", "--access-logfile", path)
+        master.wait_serving(port)
+        connection = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(connection.close)
+        connection.sendall(b"GET /json?x=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\n"
+                           b"User-Agent: probe/1.0\r\n\r\n")
+        connection.recv(65536)
+        line = wait_until(lambda: next((l for l in read(path).splitlines() if "/json" in l), None),
+                          5.0, "the request in the access log")
+        self.assertRegex(line, r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                               r'"GET /json\?x=1 HTTP/1\.1" 200 27 "http://r/" "probe/1\.0"$')
+
+    def test_json_lines_and_custom_atoms(self):
+        port = free_port()
+        json_path, custom_path = os.path.join(self.tmp, "a.json"), os.path.join(self.tmp, "c.log")
+        master = self.start_corral("-b", f"127.0.0.1:{port}", "--access-logfile", json_path,
+                                   "--access-logformat", "json")
+        master.wait_serving(port, "/healthz")
+        entry = json.loads(wait_until(lambda: read(json_path).splitlines()[-1:] or None, 5.0,
+                                      "a JSON access log line")[0])
+        self.assertEqual((entry["method"], entry["path"], entry["status"]), ("GET", "/healthz", 200))
+        self.assertIn("duration_us", entry)
+        other = free_port()
+        master2 = self.start_corral("-b", f"127.0.0.1:{other}", "--access-logfile", custom_path,
+                                    "--access-logformat", "%(m)s %(U)s %(s)s %({content-type}o)s %(p)s")
+        master2.wait_serving(other, "/json")
+        line = wait_until(lambda: read(custom_path).strip() or None, 5.0, "a custom line")
+        self.assertRegex(line.splitlines()[-1], r"^GET /json 200 application/json \d+$")
+
+    def test_usr1_reopens_the_access_log(self):
+        path = os.path.join(self.tmp, "access.log")
+        port = free_port()
+        master = self.start_corral("-b", f"127.0.0.1:{port}", "--access-logfile", path)
+        master.wait_serving(port)
+        wait_until(lambda: "GET / " in read(path), 5.0, "the first request in the access log")
+        os.rename(path, path + ".1")
+        master.send_signal(signal.SIGUSR1)
+        master.wait_log("Worker reopened its log files")
+        http_get(port, "/healthz")
+        wait_until(lambda: "/healthz" in read(path), 5.0, "the next request in the new file")
+        self.assertNotIn("/healthz", read(path + ".1"))
+
+
+class ThreadPool(CorralTestCase):
+
+    def test_blocking_handlers_run_beside_the_loop(self):
+        """Two 600 ms /blocking calls on 2 threads overlap, and / answers meanwhile."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--threads", 2)
+        master.wait_serving(port)
+        started = time.monotonic()
+        calls = [threading.Thread(target=http_get, args=(port, "/blocking?ms=600")) for _ in range(2)]
+        for call in calls:
+            call.start()
+        wait_until(lambda: "connections\":3" in http_get(port, "/info")[1].decode(), 2.0,
+                   "both blocking calls to be in the worker")
+        self.assertEqual(http_get(port)[0], 200)
+        self.assertLess(time.monotonic() - started, 0.6, "the loop was blocked")
+        for call in calls:
+            call.join()
+        self.assertLess(time.monotonic() - started, 1.1, "the blocking calls did not overlap")
+
+    def test_an_exception_in_a_blocking_handler_is_a_500(self):
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        self.assertEqual(http_get(port, "/blocking?ms=soon")[0], 500)
+        self.assertEqual(http_get(port)[0], 200)
+        master.wait_log("Handler for GET /blocking failed")
+
+
+class Connections(CorralTestCase):
+
+    def test_worker_connections_makes_a_full_worker_stop_accepting(self):
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--worker-connections", 2)
+        master.wait_serving(port)
+        first, second = (socket.create_connection(("127.0.0.1", port)) for _ in range(2))
+        self.assertIn(b"200 OK", request_on(first))
+        self.assertIn(b"200 OK", request_on(second))
+        third = socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        self.addCleanup(third.close)
+        third.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        with self.assertRaises(socket.timeout):
+            third.recv(100)  # queued: the worker does not accept a third
+        first.close()
+        third.settimeout(5)
+        self.assertIn(b"200 OK", third.recv(65536))
+        second.close()
+
+    def test_5000_idle_connections_leave_the_worker_serving_in_bounded_memory(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < 5200:
+            self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is below 5200")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 5200), hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--keep-alive", 60,
+                                   "--worker-connections", 6000, "--backlog", 8192)
+        master.wait_serving(port)
+        [worker] = master.wait_workers(1)
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        for _ in range(5000):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        wait_until(lambda: json.loads(http_get(port, "/info")[1])["connections"] >= 5001, 10.0,
+                   "the worker to hold 5000 connections")
+        self.assertEqual(http_get(port)[0], 200)
+        with open(f"/proc/{worker}/status") as status:
+            rss_kb = int(next(l for l in status if l.startswith("VmRSS")).split()[1])
+        # About 20 KiB per idle connection at most: a read buffer and the coroutine frame.
+        self.assertLess(rss_kb, 5000 * 20 + 20000, f"worker RSS {rss_kb} KiB")
+
+
+class ExampleApp(CorralTestCase):
+
+    def test_the_example_notes_app_runs_under_corral(self):
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--",
+                                   os.path.join(BIN_DIR, "example-app"))
+        master.wait_serving(port, "/notes")
+        connection = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(connection.close)
+        body = b'{"text": "buy milk and milk"}'
+        connection.sendall(b"POST /notes HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+                           % (len(body), body))
+        self.assertIn(b'201 Created', connection.recv(65536))
+        self.assertEqual(json.loads(http_get(port, "/notes/1")[1])["text"], "buy milk and milk")
+        self.assertEqual(json.loads(http_get(port, "/stats")[1]), {"buy": 1, "milk": 2, "and": 1})
+        self.assertEqual(http_get(port, "/notes/7")[0], 404)
+        master.wait_log("Notes store open")
+
+
+if __name__ == "__main__":
+    unittest.main()

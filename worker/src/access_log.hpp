@@ -1,0 +1,53 @@
+#pragma once
+// The access log: one line per request, in Gunicorn's format language
+// (`%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`, `%({header}i)s`, ...) or as
+// JSON lines. Lines are buffered and written in batches by a timer, at most every 100 ms:
+// one write(2) for many requests, not one per request, on the event loop's hot path.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "corral/request.hpp"
+#include "corral/response.hpp"
+
+namespace corral {
+
+struct access_entry {
+    const request& req;
+    const response& res;
+    std::chrono::system_clock::time_point started;
+    std::chrono::steady_clock::duration took;
+};
+
+class access_log {
+public:
+    /// `path`: "" = off, "-" = stderr, else a file opened for appending. `format`: "" =
+    /// Gunicorn's default, "json" = JSON lines, else Gunicorn's atoms.
+    access_log(boost::asio::io_context& io, const std::string& path, const std::string& format);
+    ~access_log();
+
+    bool enabled() const { return fd_ >= 0; }
+    void record(const access_entry& entry);
+    /// Writes what is buffered now (at exit).
+    void flush();
+    /// USR1: the file at `path` again, for logrotate.
+    void reopen();
+
+    /// One line for `entry` in `format` (no newline); public for tests.
+    static std::string format_line(const std::string& format, const access_entry& entry);
+
+private:
+    void schedule_flush();
+
+    boost::asio::steady_timer timer_;
+    std::string path_, format_;
+    int fd_ = -1;
+    std::string buffer_;
+    bool flush_scheduled_ = false;
+    std::size_t dropped_ = 0;
+};
+
+}  // namespace corral
