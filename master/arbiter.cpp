@@ -99,7 +99,7 @@ void arbiter::start() {
     spec.run_as = resolve_credentials(spec.cfg.user, spec.cfg.group);
     if (spec.run_as && spec.cfg.errorlog != "-")
         ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);  // workers reopen it
-    if (!spec.run_as && ::geteuid() == 0)
+    if ((!spec.run_as || spec.run_as->uid == 0) && ::geteuid() == 0)
         log::warning("Workers will run as root: set `user` to run them as an unprivileged user");
     std::optional<upgrade_state> upgraded;
     if (auto found = sources_.environment.find(upgrade_state_variable);

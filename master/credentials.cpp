@@ -28,24 +28,27 @@ gid_t lookup_group(const std::string& name) {
 std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group) {
     if (user.empty() && group.empty()) return std::nullopt;
     credentials found{::getuid(), ::getgid(), {}, user};
+    const passwd* entry = nullptr;
     if (!user.empty()) {
-        const passwd* entry = as_number(user) ? ::getpwuid(static_cast<uid_t>(*as_number(user)))
-                                              : ::getpwnam(user.c_str());
+        entry = as_number(user) ? ::getpwuid(static_cast<uid_t>(*as_number(user)))
+                                : ::getpwnam(user.c_str());
         if (!entry && !as_number(user))
             throw std::runtime_error("unknown user \"" + user + "\" (setting user)");
         found.uid = entry ? entry->pw_uid : static_cast<uid_t>(*as_number(user));
         found.gid = entry ? entry->pw_gid : found.uid;
-        if (entry) {
-            found.name = entry->pw_name;
-            int count = 64;
-            found.groups.resize(static_cast<std::size_t>(count));
-            while (::getgrouplist(entry->pw_name, found.gid, found.groups.data(), &count) < 0)
-                found.groups.resize(static_cast<std::size_t>(count));
-            found.groups.resize(static_cast<std::size_t>(count));
-        }
     }
     if (!group.empty()) found.gid = lookup_group(group);
-    if (found.groups.empty()) found.groups.push_back(found.gid);
+    // The user's groups with `group` as the primary one, as initgroups() would set them.
+    if (entry) {
+        found.name = entry->pw_name;
+        int count = 64;
+        found.groups.resize(static_cast<std::size_t>(count));
+        while (::getgrouplist(entry->pw_name, found.gid, found.groups.data(), &count) < 0)
+            found.groups.resize(static_cast<std::size_t>(count));
+        found.groups.resize(static_cast<std::size_t>(count));
+    } else {
+        found.groups.push_back(found.gid);
+    }
     return found;
 }
 
