@@ -84,18 +84,17 @@ connection::connection(server& owner, socket_type socket, std::string remote_add
       remote_address_(std::move(remote_address)),
       buffer_(read_chunk) {}
 
-asio::awaitable<void> connection::run() {
-    auto self = shared_from_this();
-    server_.attach(this);
+asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
+    self->server_.attach(self.get());
     try {
-        co_await serve();
+        co_await self->serve();
     } catch (const std::exception& e) {
-        log::error("Connection from {} failed: {}", remote_address_, e.what());
+        log::error("Connection from {} failed: {}", self->remote_address_, e.what());
     }
     boost::system::error_code ignored;
-    timer_.cancel();
-    socket_.close(ignored);
-    server_.detach(this);
+    self->timer_.cancel();
+    self->socket_.close(ignored);
+    self->server_.detach(self.get());
 }
 
 asio::awaitable<void> connection::serve() {

@@ -22,8 +22,9 @@ public:
 
     connection(server& owner, socket_type socket, std::string remote_address);
 
-    /// Serves requests until the client closes, a timeout or an error; then closes.
-    boost::asio::awaitable<void> run();
+    /// Serves requests until the client closes, a timeout or an error; then closes. The
+    /// coroutine owns `self`: a connection lives exactly as long as it runs.
+    static boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
     /// The worker is draining: an idle connection closes after the drain period.
     void drain();
 

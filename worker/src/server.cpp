@@ -93,7 +93,7 @@ void server::serve(generic_stream::socket socket) {
     }
     auto remote = peer_address(socket);
     auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
-    asio::co_spawn(io_, c->run(), asio::detached);
+    asio::co_spawn(io_, connection::run(std::move(c)), asio::detached);
 }
 
 void server::accept_queued(acceptor& listener) {

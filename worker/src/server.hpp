@@ -50,6 +50,9 @@ public:
     /// final stop: nobody else will), answering each with `Connection: close`.
     void drain(bool serve_queued, std::function<void()> on_drained);
 
+    /// Serves one connected socket (from an accept loop, or a fuzzer's socket pair).
+    void serve(boost::asio::generic::stream_protocol::socket socket);
+
     bool draining() const { return draining_; }
     std::uint64_t requests() const { return requests_; }
     std::uint64_t connections() const { return live_.size(); }
@@ -69,7 +72,6 @@ public:
 private:
     using acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
     boost::asio::awaitable<void> accept_loop(acceptor& listener);
-    void serve(boost::asio::generic::stream_protocol::socket socket);
     void accept_queued(acceptor& listener);
 
     boost::asio::io_context& io_;
