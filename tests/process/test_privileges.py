@@ -3,6 +3,7 @@
 
 import grp
 import os
+import shutil
 import pwd
 import signal
 import stat
@@ -10,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, free_port, http_get, wait_until
+from harness import BIN_DIR, CorralTestCase, free_port, http_get, wait_until
 
 NOT_ROOT = os.geteuid() != 0
 NEEDS_ROOT = "needs root: only root can run workers as another user or give files away"
@@ -43,6 +44,18 @@ def nobody():
 
 
 class Privileges(CorralTestCase):
+
+    def start_corral(self, *args, **kwargs):
+        """As CorralTestCase's, but a worker that drops to another user runs from a copy in
+        the (world-traversable) test directory: the build tree may sit under a directory
+        that user cannot enter, as a CI checkout in a private temporary directory does."""
+        if ("-u" in args or "-g" in args) and "--" not in args:
+            os.chmod(self.tmp, 0o755)
+            worker = os.path.join(self.tmp, "corral-worker")
+            if not os.path.exists(worker):
+                shutil.copy2(os.path.join(BIN_DIR, "corral-worker"), worker)
+            args = (*args, "--", worker)
+        return super().start_corral(*args, **kwargs)
 
     def start_serving(self, *extra, workers=1):
         self.port = free_port()
