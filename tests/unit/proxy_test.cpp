@@ -33,10 +33,10 @@ TEST_CASE("forwarded headers count only from a trusted peer") {
     address_list trusted("127.0.0.1,10.0.0.0/8");
     request::field_list headers{{"X-Forwarded-For", "203.0.113.7, 10.1.1.1"},
                                 {"X-Forwarded-Proto", "https"}};
-    auto origin = resolve_forwarded(headers, "127.0.0.1", trusted);
+    auto origin = resolve_forwarded(headers, "127.0.0.1", true, trusted);
     CHECK(origin.client == "203.0.113.7");  // 10.1.1.1 is a trusted proxy: skipped
     CHECK(origin.scheme == "https");
-    auto spoofed = resolve_forwarded(headers, "198.51.100.1", trusted);
+    auto spoofed = resolve_forwarded(headers, "198.51.100.1", false, trusted);
     CHECK(spoofed.client == "198.51.100.1");
     CHECK(spoofed.scheme == "http");
 }
@@ -44,14 +44,14 @@ TEST_CASE("forwarded headers count only from a trusted peer") {
 TEST_CASE("Forwarded (RFC 7239) gives the client and the scheme") {
     address_list trusted("127.0.0.1");
     request::field_list headers{{"Forwarded", R"(for="[2001:db8::1]:4711";proto=https, for=127.0.0.1)"}};
-    auto origin = resolve_forwarded(headers, "127.0.0.1", trusted);
+    auto origin = resolve_forwarded(headers, "127.0.0.1", true, trusted);
     CHECK(origin.client == "2001:db8::1");
     CHECK(origin.scheme == "https");
 }
 
 TEST_CASE("forwarding headers that disagree on the scheme are an error") {
     request::field_list headers{{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Ssl", "off"}};
-    CHECK(!resolve_forwarded(headers, "127.0.0.1", address_list("*")).error.empty());
+    CHECK(!resolve_forwarded(headers, "127.0.0.1", true, address_list("*")).error.empty());
 }
 
 TEST_CASE("PROXY v1 lines give the source address") {

@@ -103,6 +103,7 @@ asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
 asio::awaitable<void> connection::serve() {
     const auto& limits = server_.limits();
     if (limits.proxy_protocol && !co_await read_proxy_header()) co_return;
+    peer_trusted_ = limits.forwarded_trusted.contains(remote_address_);
     for (;;) {
         auto head = co_await read_head();
         if (head.outcome == head_verdict::kind::incomplete) co_return;  // closed or timed out
@@ -121,7 +122,8 @@ asio::awaitable<void> connection::serve() {
             co_return;
         }
         request req = to_request(parser, remote_address_, limits.head.header_map, head.field_count);
-        auto origin = resolve_forwarded(req.headers, remote_address_, limits.forwarded_trusted);
+        auto origin = resolve_forwarded(req.headers, remote_address_, peer_trusted_,
+                                        limits.forwarded_trusted);
         req.client_address = std::move(origin.client);
         req.scheme = std::move(origin.scheme);
         if (auto problem = !origin.error.empty() ? origin.error : check_trailers(req.trailers);

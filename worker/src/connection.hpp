@@ -65,7 +65,8 @@ private:
     std::string output_;        ///< responses not yet written
     bool idle_ = true;          ///< between requests: nothing of the next one has arrived
     bool timed_out_ = false;
-    bool client_finished_ = false;  ///< the last read met the end of the client's stream
+    bool client_finished_ = false;
+    bool peer_trusted_ = false;     ///< the peer is in forwarded_allow_ips  ///< the last read met the end of the client's stream
 };
 
 }  // namespace corral

@@ -59,9 +59,9 @@ std::string rightmost_untrusted(const std::vector<std::string>& chain, const add
 }  // namespace
 
 forwarded_origin resolve_forwarded(const request::field_list& headers, std::string_view peer,
-                                   const address_list& trusted) {
+                                   bool peer_trusted, const address_list& trusted) {
     forwarded_origin origin{std::string(peer), "http", ""};
-    if (!trusted.contains(peer)) return origin;
+    if (!peer_trusted) return origin;
     std::vector<std::string> chain;
     std::set<std::string> schemes;
     for (const auto& [name, value] : headers) {

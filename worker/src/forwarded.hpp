@@ -18,9 +18,10 @@ struct forwarded_origin {
 };
 
 /// The client and scheme for a request from `peer`, reading the forwarding headers only
-/// when `trusted` contains the peer. X-Forwarded-For is read right to left, skipping
-/// trusted proxies: the first other address is the client.
+/// when `peer_trusted` (the peer is in forwarded_allow_ips, known per connection).
+/// X-Forwarded-For is read right to left, skipping trusted proxies: the first other
+/// address is the client.
 forwarded_origin resolve_forwarded(const request::field_list& headers, std::string_view peer,
-                                   const address_list& trusted);
+                                   bool peer_trusted, const address_list& trusted);
 
 }  // namespace corral

@@ -36,6 +36,14 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
+/// A header name against a lower-case one, without allocating (this runs per field).
+bool same_name(std::string_view name, std::string_view lower) {
+    if (name.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(name[i])) != lower[i]) return false;
+    return true;
+}
+
 std::string lowercase(std::string_view text) {
     std::string out(text);
     for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -169,11 +177,10 @@ verdict check_field_line(std::string_view line, const head_limits& limits, frami
     if (!is_field_value(value)) return reject(400, "a control character in a header value");
     if (limits.header_map == head_limits::underscore::refuse && has_underscore(name))
         return reject(400, "a header name with '_' (header_map = refuse)");
-    auto lower = lowercase(name);
-    if (lower == "content-length") f.content_lengths.push_back(trim(value));
-    if (lower == "host") ++f.hosts;
-    if (lower == "content-type") ++f.content_types;
-    if (lower == "transfer-encoding") append_codings(f, value);
+    if (same_name(name, "content-length")) f.content_lengths.push_back(trim(value));
+    if (same_name(name, "host")) ++f.hosts;
+    if (same_name(name, "content-type")) ++f.content_types;
+    if (same_name(name, "transfer-encoding")) append_codings(f, value);
     return {};
 }
 
