@@ -276,7 +276,7 @@ std::string settings_markdown() {
         "| key | flag | environment | default | unit | accepts | description |\n"
         "| --- | --- | --- | --- | --- | --- | --- |\n";
     for (const auto& s : settings_table) {
-        std::string flags = s.flags.empty() ? "" : "`" + std::string(s.flags) + "`";
+        std::string flags = s.flags.empty() ? "" : fmt::format("`{}`", s.flags);
         if (auto comma = flags.find(','); comma != std::string::npos)
             flags.replace(comma, 1, "`, `");
         out += fmt::format("| `{}` | {} | `{}` | `{}` | {} | {} | {}{} |\n", s.name, flags,
