@@ -45,6 +45,29 @@ class StagedInstall(CorralTestCase):
     def staged(self, *parts):
         return os.path.join(self.prefix, *parts)
 
+    @unittest.skipIf(shutil.which("cpack") is None or shutil.which("dpkg-deb") is None,
+                     "cpack or dpkg-deb is not installed")
+    def test_cpack_builds_a_deb_that_declares_its_dependencies(self):
+        """`cpack` makes a .deb for /usr that depends on the runtime libraries and keeps the
+        admin's config as conffiles."""
+        out = os.path.join(self.staging, "package")
+        run = subprocess.run(["cpack", "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake"),
+                              "-B", out], capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        [deb] = [os.path.join(out, name) for name in os.listdir(out) if name.endswith(".deb")]
+        info = subprocess.run(["dpkg-deb", "-I", deb], capture_output=True, text=True).stdout
+        for library in ("libboost-filesystem1.81.0", "libfmt9", "libtomlplusplus3"):
+            self.assertIn(library, info)
+        files = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout
+        for path in ("./usr/bin/corral", "./usr/bin/corral-worker",
+                     "./usr/lib/systemd/system/corral.service", "./etc/corral/corral.toml"):
+            self.assertIn(path, files)
+        control = os.path.join(self.staging, "control")
+        subprocess.run(["dpkg-deb", "-e", deb, control], check=True)
+        with open(os.path.join(control, "conffiles")) as conffiles:
+            self.assertEqual(conffiles.read().split(), ["/etc/corral/corral.toml",
+                                                        "/etc/logrotate.d/corral"])
+
     def test_the_staged_binary_runs(self):
         """bin/corral --version exits 0 and names corral; bin/corral-worker is beside it."""
         done = subprocess.run([self.staged("bin", "corral"), "--version"],
