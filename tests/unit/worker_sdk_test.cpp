@@ -83,4 +83,8 @@ TEST_CASE("responses serialize with Content-Length, Date and Connection") {
     CHECK(out.ends_with("\r\n\r\n"));  // HEAD: no body, but its length
     CHECK(out.find("Content-Length: 10\r\n") != std::string::npos);
     CHECK(http_date().ends_with(" GMT"));
+    out.clear();
+    append_response(out, response{204, {}, "ignored"}, true, false);
+    CHECK(out.find("Content-Length") == std::string::npos);
+    CHECK(out.ends_with("\r\n\r\n"));
 }

@@ -82,10 +82,7 @@ connection::connection(server& owner, socket_type socket, std::string remote_add
       socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       remote_address_(std::move(remote_address)),
-      buffer_(read_chunk) {
-    boost::system::error_code ignored;
-    socket_.non_blocking(true, ignored);  // flush() tries write_some first
-}
+      buffer_(read_chunk) {}
 
 asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
     self->server_.attach(self.get());
@@ -93,6 +90,8 @@ asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
         co_await self->serve();
     } catch (const std::exception& e) {
         log::error("Connection from {} failed: {}", self->remote_address_, e.what());
+    } catch (...) {
+        log::error("Connection from {} failed with an unknown exception", self->remote_address_);
     }
     boost::system::error_code ignored;
     self->timer_.cancel();
@@ -241,16 +240,9 @@ void connection::make_room() {
 }
 
 asio::awaitable<bool> connection::flush() {
-    // Most responses fit the socket's send buffer: write at once, and suspend only for what
-    // would block (one async operation fewer per response).
-    boost::system::error_code ec;
-    std::size_t written = socket_.write_some(asio::buffer(output_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-    if (!ec && written < output_.size()) {
-        auto [async_ec, n] = co_await asio::async_write(
-            socket_, asio::buffer(output_.data() + written, output_.size() - written), use_tuple);
-        ec = async_ec;
-    }
+    // Not a synchronous write_some first (NOTES.md's last step): tried, it made wrk see a
+    // read error now and then while workers recycled under load; to be understood first.
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(output_), use_tuple);
     output_.clear();
     co_return !ec;
 }

@@ -47,10 +47,15 @@ void append_response(std::string& out, const response& res, bool keep_alive, boo
         out += value;
         out += "\r\n";
     }
-    out += "Content-Length: ";
-    append_number(out, res.body.size());
-    out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (!head_only) out += res.body;
+    // 1xx, 204 and 304 have no content, and 204 must not even say its length (RFC 9110).
+    bool no_content = res.status < 200 || res.status == 204 || res.status == 304;
+    if (!no_content) {
+        out += "Content-Length: ";
+        append_number(out, res.body.size());
+        out += "\r\n";
+    }
+    out += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
+    if (!head_only && !no_content) out += res.body;
 }
 
 }  // namespace corral

@@ -69,8 +69,11 @@ boost::asio::awaitable<response> router::dispatch(request& req) const {
         co_return co_await (*chosen)(req);
     } catch (const std::exception& e) {
         log::error("Handler for {} {} failed: {}", req.method, req.path(), e.what());
-        co_return response::status_only(500);
+    } catch (...) {
+        log::error("Handler for {} {} failed: it threw something not derived from "
+                   "std::exception", req.method, req.path());
     }
+    co_return response::status_only(500);
 }
 
 }  // namespace corral
