@@ -40,6 +40,15 @@ def wait_until(predicate, timeout, what):
         time.sleep(POLL_INTERVAL)
 
 
+def read_text(path):
+    """A file's text so far ("" while it does not exist): for logs a test polls."""
+    try:
+        with open(path, errors="replace") as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that nothing listens on at the moment."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

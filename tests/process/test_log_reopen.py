@@ -6,15 +6,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CORRAL_WORKER, CorralTestCase, free_port, wait_until
+from harness import CORRAL_WORKER, CorralTestCase, free_port, read_text, wait_until
 
-
-def read(path):
-    try:
-        with open(path, errors="replace") as file:
-            return file.read()
-    except FileNotFoundError:
-        return ""
 
 
 class ReopeningTheErrorLog(CorralTestCase):
@@ -26,28 +19,28 @@ class ReopeningTheErrorLog(CorralTestCase):
         try:
             self.rotate_and_check(path, rotated)
         except AssertionError as failure:
-            raise AssertionError(f"{failure}\n--- {rotated}:\n{read(rotated)}"
-                                 f"--- {path}:\n{read(path)}") from None
+            raise AssertionError(f"{failure}\n--- {rotated}:\n{read_text(rotated)}"
+                                 f"--- {path}:\n{read_text(path)}") from None
 
     def rotate_and_check(self, path, rotated):
         port = free_port()
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--error-logfile", path)
         master.wait_serving(port)
         master.wait_workers(1)
-        wait_until(lambda: "ready in" in read(path), 5.0, f"the worker's READY in {path}")
+        wait_until(lambda: "ready in" in read_text(path), 5.0, f"the worker's READY in {path}")
 
         os.rename(path, rotated)
         master.send_signal(signal.SIGUSR1)
-        wait_until(lambda: "Handling signal: usr1" in read(rotated), 5.0,
+        wait_until(lambda: "Handling signal: usr1" in read_text(rotated), 5.0,
                    f"USR1 to be logged in {rotated}")
         wait_until(lambda: os.path.exists(path), 5.0, f"the master to create {path} again")
-        wait_until(lambda: "Worker reopened its log files" in read(path), 5.0,
+        wait_until(lambda: "Worker reopened its log files" in read_text(path), 5.0,
                    f"the worker to write to the new {path} too")
         master.send_signal(signal.SIGTTIN)
-        wait_until(lambda: "Booting worker with pid" in read(path), 5.0,
+        wait_until(lambda: "Booting worker with pid" in read_text(path), 5.0,
                    f"the new worker's boot in the new {path}")
 
-        new_lines, old_lines = read(path), read(rotated)
+        new_lines, old_lines = read_text(path), read_text(rotated)
         self.assertIn("Handling signal: ttin", new_lines)
         self.assertIn("Number of workers: 2", new_lines)
         self.assertNotIn("Handling signal: ttin", old_lines)

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import BIN_DIR, CorralTestCase, free_port, http_get, wait_until
+from harness import BIN_DIR, CorralTestCase, free_port, http_get, read_text, wait_until
 
 NOT_ROOT = os.geteuid() != 0
 NEEDS_ROOT = "needs root: only root can run workers as another user or give files away"
@@ -27,13 +27,6 @@ def process_ids(pid):
     return ([int(uid) for uid in fields["Uid"]], [int(gid) for gid in fields["Gid"]],
             sorted(int(group) for group in fields["Groups"]), int(fields["Umask"][0], 8))
 
-
-def read(path):
-    try:
-        with open(path, errors="replace") as file:
-            return file.read()
-    except FileNotFoundError:
-        return ""
 
 
 def nobody():
@@ -189,17 +182,17 @@ class Privileges(CorralTestCase):
         os.chmod(self.tmp, 0o755)  # the workers reopen the file by its path
         path = os.path.join(self.tmp, "corral.log")
         master = self.start_serving("-u", "nobody", "--error-logfile", path)
-        wait_until(lambda: "ready in" in read(path), 5.0, f"the worker's READY in {path}")
+        wait_until(lambda: "ready in" in read_text(path), 5.0, f"the worker's READY in {path}")
         info = os.stat(path)
         self.assertEqual((info.st_uid, info.st_gid), (user.pw_uid, user.pw_gid))
 
         os.rename(path, path + ".1")
         master.send_signal(signal.SIGUSR1)
-        wait_until(lambda: "Worker reopened its log files" in read(path), 5.0,
-                   f"the worker to reopen {path}: {read(path + '.1')[-400:]}")
+        wait_until(lambda: "Worker reopened its log files" in read_text(path), 5.0,
+                   f"the worker to reopen {path}: {read_text(path + '.1')[-400:]}")
         info = os.stat(path)
         self.assertEqual((info.st_uid, info.st_gid), (user.pw_uid, user.pw_gid))
-        self.assertNotIn("still writing to the old file", read(path) + read(path + ".1"))
+        self.assertNotIn("still writing to the old file", read_text(path) + read_text(path + ".1"))
 
     def test_umask_applies_to_the_master_and_the_workers(self):
         """--umask 0o077: the pidfile has mode 0600 and the workers' umask is 0077."""

@@ -12,15 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import BIN_DIR, CorralTestCase, free_port, http_get, wait_until
+from harness import BIN_DIR, CorralTestCase, free_port, http_get, read_text, wait_until
 
-
-def read(path):
-    try:
-        with open(path) as file:
-            return file.read()
-    except FileNotFoundError:
-        return ""
 
 
 def request_on(sock, path="/"):
@@ -40,7 +33,7 @@ class AccessLog(CorralTestCase):
         connection.sendall(b"GET /json?x=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\n"
                            b"User-Agent: probe/1.0\r\n\r\n")
         connection.recv(65536)
-        line = wait_until(lambda: next((l for l in read(path).splitlines() if "/json" in l), None),
+        line = wait_until(lambda: next((l for l in read_text(path).splitlines() if "/json" in l), None),
                           5.0, "the request in the access log")
         self.assertRegex(line, r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
                                r'"GET /json\?x=1 HTTP/1\.1" 200 27 "http://r/" "probe/1\.0"$')
@@ -51,7 +44,7 @@ class AccessLog(CorralTestCase):
         master = self.start_corral("-b", f"127.0.0.1:{port}", "--access-logfile", json_path,
                                    "--access-logformat", "json")
         master.wait_serving(port, "/healthz")
-        entry = json.loads(wait_until(lambda: read(json_path).splitlines()[-1:] or None, 5.0,
+        entry = json.loads(wait_until(lambda: read_text(json_path).splitlines()[-1:] or None, 5.0,
                                       "a JSON access log line")[0])
         self.assertEqual((entry["method"], entry["path"], entry["status"]), ("GET", "/healthz", 200))
         self.assertIn("duration_us", entry)
@@ -59,7 +52,7 @@ class AccessLog(CorralTestCase):
         master2 = self.start_corral("-b", f"127.0.0.1:{other}", "--access-logfile", custom_path,
                                     "--access-logformat", "%(m)s %(U)s %(s)s %({content-type}o)s %(p)s")
         master2.wait_serving(other, "/json")
-        line = wait_until(lambda: read(custom_path).strip() or None, 5.0, "a custom line")
+        line = wait_until(lambda: read_text(custom_path).strip() or None, 5.0, "a custom line")
         self.assertRegex(line.splitlines()[-1], r"^GET /json 200 application/json \d+$")
 
     def test_usr1_reopens_the_access_log(self):
@@ -67,13 +60,13 @@ class AccessLog(CorralTestCase):
         port = free_port()
         master = self.start_corral("-b", f"127.0.0.1:{port}", "--access-logfile", path)
         master.wait_serving(port)
-        wait_until(lambda: "GET / " in read(path), 5.0, "the first request in the access log")
+        wait_until(lambda: "GET / " in read_text(path), 5.0, "the first request in the access log")
         os.rename(path, path + ".1")
         master.send_signal(signal.SIGUSR1)
         master.wait_log("Worker reopened its log files")
         http_get(port, "/healthz")
-        wait_until(lambda: "/healthz" in read(path), 5.0, "the next request in the new file")
-        self.assertNotIn("/healthz", read(path + ".1"))
+        wait_until(lambda: "/healthz" in read_text(path), 5.0, "the next request in the new file")
+        self.assertNotIn("/healthz", read_text(path + ".1"))
 
 
 class ThreadPool(CorralTestCase):
