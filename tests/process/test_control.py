@@ -36,10 +36,12 @@ class ControlCommands(CorralTestCase):
         master = self.start_with_pidfile()
         workers = master.wait_workers(2)
         http_get(self.port)
-        status = wait_until(lambda: json.loads(self.control("status", "--json").stdout)
-                            if all(w["heartbeat_age_seconds"] is not None for w in
-                                   json.loads(self.control("status", "--json").stdout)["workers"])
-                            else None, 5.0, "every worker's first heartbeat")
+        def status_once_every_worker_beat():
+            status = json.loads(self.control("status", "--json").stdout)
+            beats = [w["heartbeat_age_seconds"] for w in status["workers"]]
+            return status if None not in beats else None
+
+        status = wait_until(status_once_every_worker_beat, 5.0, "every worker's first heartbeat")
         self.assertEqual(status["master_pid"], master.pid)
         self.assertEqual(status["generation"], 1)
         self.assertEqual({w["pid"] for w in status["workers"]}, workers)
