@@ -2,12 +2,14 @@
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, accepts_connections, free_port
+from harness import CORRAL, CorralTestCase, accepts_connections, free_port
 
 
 class BadConfigFiles(CorralTestCase):
@@ -46,6 +48,16 @@ class CheckingAndPrintingTheConfig(CorralTestCase):
         path = self.write_file("corral.toml", f'workers = 2\nbind = ["127.0.0.1:{free_port()}"]\n')
 
         self.assertEqual(self.run_corral("-c", path, "--check-config").returncode, 0)
+
+    @unittest.skipUnless(shutil.which("taskset"), "taskset is not installed")
+    def test_workers_auto_counts_the_cpus_corral_may_run_on(self):
+        """-w auto under `taskset -c 0` is 1 worker: the affinity mask counts, not the machine."""
+        pinned = subprocess.run(["taskset", "-c", "0", CORRAL, "-w", "auto", "--print-config"],
+                                capture_output=True, text=True, timeout=10, cwd=self.tmp)
+        self.assertEqual(pinned.returncode, 0, pinned.stderr)
+        self.assertEqual(tomllib.loads(pinned.stdout)["workers"], 1)
+        free = self.run_corral("-w", "auto", "--print-config")
+        self.assertEqual(tomllib.loads(free.output())["workers"], len(os.sched_getaffinity(0)))
 
     def test_print_config_prints_toml_with_the_settings_given(self):
         """--print-config with -w 3 prints TOML in which workers = 3."""
