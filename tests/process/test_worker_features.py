@@ -1,6 +1,7 @@
 """The worker beyond the basics: access log, thread pool, worker_connections, many idle
 connections, and the example app."""
 
+import http.client
 import json
 import os
 import resource
@@ -141,6 +142,40 @@ class Connections(CorralTestCase):
         # A 4 KiB read buffer, the connection and its coroutine frames: about 8 KiB each
         # (measured 7.9); 10 KiB is the bound.
         self.assertLess(rss_kb, 5000 * 10 + 8000, f"worker RSS {rss_kb} KiB")
+
+
+class StreamedResponses(CorralTestCase):
+
+    def test_a_streamed_body_arrives_chunked_as_it_is_produced(self):
+        """GET /stream: HTTP/1.1 gets Transfer-Encoding: chunked and every line; the
+        connection stays usable for the next request."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        self.addCleanup(connection.close)
+        connection.request("GET", "/stream?lines=200&ms=1")
+        response = connection.getresponse()
+        self.assertEqual(response.getheader("Transfer-Encoding"), "chunked")
+        lines = response.read().decode().splitlines()
+        self.assertEqual(lines, [f"line {n}" for n in range(1, 201)])
+        connection.request("GET", "/healthz")
+        self.assertEqual(connection.getresponse().status, 200)
+
+    def test_http_1_0_gets_the_body_until_the_connection_closes(self):
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(sock.close)
+        sock.sendall(b"GET /stream?lines=3 HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"Connection: close", head)
+        self.assertNotIn(b"Transfer-Encoding", head)
+        self.assertEqual(body, b"line 1\nline 2\nline 3\n")
 
 
 class ExampleApp(CorralTestCase):

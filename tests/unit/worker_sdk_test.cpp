@@ -84,6 +84,10 @@ TEST_CASE("responses serialize with Content-Length, Date and Connection") {
     CHECK(out.find("Content-Length: 10\r\n") != std::string::npos);
     CHECK(http_date().ends_with(" GMT"));
     out.clear();
+    append_chunk(out, "hello");
+    append_chunk(out, "");
+    CHECK(out == "5\r\nhello\r\n0\r\n\r\n");
+    out.clear();
     append_response(out, response{204, {}, "ignored"}, true, false);
     CHECK(out.find("Content-Length") == std::string::npos);
     CHECK(out.ends_with("\r\n\r\n"));

@@ -70,6 +70,25 @@ asio::awaitable<response> cpu(request& req) {
     co_return response::text(std::to_string(x % 1000) + "\n");
 }
 
+/// n lines, one every ms milliseconds: a long response streamed as it is produced.
+asio::awaitable<response> stream(request& req) {
+    int lines = std::clamp(std::stoi(req.query_parameter("lines").value_or("5")), 0, 100000);
+    int ms = std::clamp(std::stoi(req.query_parameter("ms").value_or("0")), 0, 10000);
+    co_return response::streamed(
+        [lines, ms](body_writer& out) -> asio::awaitable<void> {
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            for (int i = 1; i <= lines; ++i) {
+                if (ms > 0) {
+                    timer.expires_after(std::chrono::milliseconds(ms));
+                    co_await timer.async_wait(asio::use_awaitable);
+                }
+                auto line = "line " + std::to_string(i) + "\n";
+                co_await out.write(line);
+            }
+        },
+        "text/plain; charset=utf-8");
+}
+
 asio::awaitable<response> echo(request& req) {
     auto type = req.header("Content-Type").value_or("application/octet-stream");
     co_return response{200, {{"Content-Type", std::string(type)}}, std::move(req.body)};
@@ -82,6 +101,7 @@ router make_routes() {
     routes.get("/", hello)
         .get("/json", json_hello)
         .get("/blocking", blocking(blocking_sleep))
+        .get("/stream", stream)
         .get("/healthz", healthz)
         .get("/info", info)
         .get("/sleep", sleep)

@@ -68,6 +68,29 @@ bool expects_continue(const request_parser& parser) {
 
 struct connection::body_parser : request_parser {};
 
+class connection::chunk_writer : public body_writer {
+public:
+    chunk_writer(connection& owner, bool chunked) : owner_(owner), chunked_(chunked) {}
+
+    asio::awaitable<void> write(std::string_view piece) override {
+        if (piece.empty()) co_return;  // an empty chunk would end the body
+        if (chunked_)
+            append_chunk(owner_.output_, piece);
+        else
+            owner_.output_.append(piece);
+        owner_.arm_timer(owner_.server_.limits().body_timeout);  // a stuck client ends it
+        bool sent = co_await owner_.flush();
+        owner_.timer_.cancel();
+        if (!sent)
+            throw std::system_error(std::make_error_code(std::errc::connection_reset),
+                                    "the client went away during a streamed response");
+    }
+
+private:
+    connection& owner_;
+    bool chunked_;
+};
+
 connection::head_deadline connection::head_deadline::after(milliseconds timeout) {
     return {true, std::chrono::steady_clock::now() + timeout};
 }
@@ -136,7 +159,15 @@ asio::awaitable<void> connection::serve() {
             requests_log.record({req, res, std::chrono::system_clock::now(),
                                  std::chrono::steady_clock::now() - started});
         bool keep_alive = parser.get().keep_alive() && !server_.draining();
-        append_response(output_, res, keep_alive, req.method == "HEAD", limits.server_header);
+        bool head_only = req.method == "HEAD";
+        if (res.stream) {
+            bool chunked = req.version >= 11;  // an HTTP/1.0 body ends with the connection
+            keep_alive = keep_alive && chunked;
+            append_stream_head(output_, res, keep_alive, chunked, limits.server_header);
+            if (!head_only && !co_await stream_body(res, chunked)) co_return;
+        } else {
+            append_response(output_, res, keep_alive, head_only, limits.server_header);
+        }
         if (!keep_alive) {
             co_await flush();
             co_return;
@@ -212,6 +243,22 @@ asio::awaitable<int> connection::read_body(body_parser& parser) {
             co_return timed_out_ ? 408 : client_finished_ ? 400 : -1;
     }
     co_return 0;
+}
+
+asio::awaitable<bool> connection::stream_body(const response& res, bool chunked) {
+    arm_timer(server_.limits().body_timeout);
+    bool head_sent = co_await flush();
+    timer_.cancel();
+    if (!head_sent) co_return false;
+    chunk_writer writer(*this, chunked);
+    try {
+        co_await res.stream(writer);
+    } catch (const std::exception& e) {
+        log::error("Streaming a response to {} stopped: {}", remote_address_, e.what());
+        co_return false;  // the body is cut: closing says so to the client
+    }
+    if (chunked) append_chunk(output_, "");
+    co_return true;
 }
 
 asio::awaitable<bool> connection::read_more(milliseconds timeout) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "corral/response.hpp"
 #include "request_head_check.hpp"
 
 namespace corral {
@@ -30,6 +31,7 @@ public:
 
 private:
     struct body_parser;  ///< Beast's request parser; its templates stay in connection.cpp
+    class chunk_writer;  ///< what a streamed response's producer writes to
 
     /// A point in time a whole request head must arrive by, once it has started.
     struct head_deadline {
@@ -51,6 +53,9 @@ private:
     /// close with, or -1 when the client went away.
     boost::asio::awaitable<int> read_body(body_parser& parser);
     boost::asio::awaitable<bool> read_more(std::chrono::milliseconds timeout);
+    /// Sends the head, then lets the producer write the body; false when the connection
+    /// must close (the client went away or the producer failed).
+    boost::asio::awaitable<bool> stream_body(const response& res, bool chunked);
     boost::asio::awaitable<bool> flush();
     boost::asio::awaitable<void> reply_and_close(int status);
     void arm_timer(std::chrono::milliseconds timeout);

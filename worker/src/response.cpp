@@ -14,6 +14,12 @@ response response::status_only(int status) {
     return text(std::string(reason_phrase(status)) + "\n", status);
 }
 
+response response::streamed(body_producer producer, std::string content_type, int status) {
+    response res{status, {{"Content-Type", std::move(content_type)}}, ""};
+    res.stream = std::move(producer);
+    return res;
+}
+
 response& response::header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;

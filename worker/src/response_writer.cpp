@@ -28,8 +28,9 @@ std::string_view http_date() {
     return {text, length};
 }
 
-void append_response(std::string& out, const response& res, bool keep_alive, bool head_only,
-                     std::string_view server) {
+namespace {
+
+void append_status_and_headers(std::string& out, const response& res, std::string_view server) {
     out += "HTTP/1.1 ";
     append_number(out, static_cast<std::size_t>(res.status));
     out += ' ';
@@ -47,6 +48,29 @@ void append_response(std::string& out, const response& res, bool keep_alive, boo
         out += value;
         out += "\r\n";
     }
+}
+
+}  // namespace
+
+void append_stream_head(std::string& out, const response& res, bool keep_alive, bool chunked,
+                        std::string_view server) {
+    append_status_and_headers(out, res, server);
+    if (chunked) out += "Transfer-Encoding: chunked\r\n";
+    out += keep_alive && chunked ? "\r\n" : "Connection: close\r\n\r\n";
+}
+
+void append_chunk(std::string& out, std::string_view piece) {
+    char size[20];
+    auto [end, ec] = std::to_chars(size, size + sizeof size, piece.size(), 16);
+    out.append(size, end);
+    out += "\r\n";
+    out += piece;
+    out += "\r\n";  // an empty piece makes "0\r\n\r\n": the last chunk, no trailers
+}
+
+void append_response(std::string& out, const response& res, bool keep_alive, bool head_only,
+                     std::string_view server) {
+    append_status_and_headers(out, res, server);
     // 1xx, 204 and 304 have no content, and 204 must not even say its length (RFC 9110).
     bool no_content = res.status < 200 || res.status == 204 || res.status == 304;
     if (!no_content) {

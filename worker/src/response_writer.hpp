@@ -16,6 +16,14 @@ namespace corral {
 void append_response(std::string& out, const response& res, bool keep_alive, bool head_only,
                      std::string_view server = "corral");
 
+/// Appends the head of a streamed response: `chunked` adds Transfer-Encoding: chunked
+/// (HTTP/1.1); without it the body ends when the connection closes (HTTP/1.0).
+void append_stream_head(std::string& out, const response& res, bool keep_alive, bool chunked,
+                        std::string_view server = "corral");
+
+/// Appends one chunk of a chunked body (an empty `piece` is the last chunk).
+void append_chunk(std::string& out, std::string_view piece);
+
 /// The current `Date` header value, formatted at most once per second.
 std::string_view http_date();
 
