@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# corral beside nginx with ../shared/bench/compare.sh, one worker pinned, each scenario
+# run 3 times; prints the median req/s, p99 and kreq/cpu of each server and the ratios.
+#   tests/bench/versus_nginx.sh            (build-release first; DURATION=6 by default)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+compare=../shared/bench/compare.sh
+[ -x "$compare" ] || { echo "versus_nginx: $compare is not there (the team kit)" >&2; exit 2; }
+export DURATION=${DURATION:-6}
+results=$(mktemp)
+for run in 1 2 3; do
+    for scenario in plaintext pipelined close; do
+        "$compare" --workers 1 --scenario "$scenario" nginx \
+            'corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS' |
+            grep '^RESULT' >>"$results"
+    done
+done
+python3 - "$results" <<'PY'
+import re, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    fields = line.split()
+    name, rps, p99 = fields[1], float(fields[2]), fields[3]
+    scenario = re.search(r"scenario=(\S+)", line).group(1)
+    kreq = float(re.search(r"kreq_per_cpu_s=(\S+)", line).group(1))
+    rows.setdefault((scenario, name), []).append((rps, p99, kreq))
+print("scenario   server   req/s(median)  p99(median)  kreq/cpu(median)")
+for (scenario, name), runs in sorted(rows.items()):
+    rps = statistics.median(r[0] for r in runs)
+    kreq = statistics.median(r[2] for r in runs)
+    p99s = sorted(r[1] for r in runs)
+    print(f"{scenario:10} {name:8} {rps:13.0f}  {p99s[len(p99s)//2]:>11}  {kreq:16.1f}")
+for scenario in ("plaintext", "pipelined", "close"):
+    c = statistics.median(r[0] for r in rows[(scenario, "corral")])
+    n = statistics.median(r[0] for r in rows[(scenario, "nginx")])
+    ck = statistics.median(r[2] for r in rows[(scenario, "corral")])
+    nk = statistics.median(r[2] for r in rows[(scenario, "nginx")])
+    print(f"RATIO {scenario}: req/s {c / n:.2f}x nginx, kreq/cpu {ck / nk:.2f}x nginx")
+PY
+rm -f "$results"
