@@ -4,8 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 
 #include "forwarded.hpp"
 #include "proxy_protocol.hpp"
@@ -22,8 +21,6 @@ using std::chrono::milliseconds;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 4 * 1024;  // grows for a long head; idle connections stay small
 
-using request_parser = http::request_parser<http::string_body>;
-
 int status_for(boost::system::error_code ec) {
     return ec == http::error::body_limit ? 413 : 400;  // codings were checked before Beast
 }
@@ -37,36 +34,72 @@ std::string check_trailers(const request::field_list& trailers) {
     return "";
 }
 
-/// Beast appends a chunked body's trailer fields after the head's: the first
-/// `head_fields` fields are headers, the rest trailers.
-request to_request(request_parser& parser, const std::string& remote_address,
-                   head_limits::underscore header_map, std::size_t head_fields) {
-    auto& message = parser.get();
-    request req;
-    req.method = std::string(message.method_string());
-    req.target = std::string(message.target());
-    req.version = static_cast<int>(message.version());
-    req.headers.reserve(head_fields);
-    std::size_t index = 0;
-    for (const auto& field : message) {
-        auto& list = index++ < head_fields ? req.headers : req.trailers;
-        if (header_map == head_limits::underscore::drop && has_underscore(field.name_string()))
-            continue;
-        list.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    req.body = std::move(message.body());
-    req.remote_address = remote_address;
-    return req;
-}
-
-bool expects_continue(const request_parser& parser) {
-    auto expect = parser.get()[http::field::expect];
-    return parser.get().version() >= 11 && iequals(expect, "100-continue");
-}
-
 }  // namespace
 
-struct connection::body_parser : request_parser {};
+/// Beast's parser with the request built straight from its callbacks: no Beast message
+/// and field nodes to allocate and then copy (see docs/benchmarks.md). Fields after the
+/// head's `head_fields` are a chunked body's trailers.
+class connection::body_parser : public http::basic_parser<true> {
+public:
+    body_parser(request& req, std::size_t head_fields, head_limits::underscore header_map)
+        : req_(req), head_fields_(head_fields), header_map_(header_map) {
+        req_.headers.reserve(head_fields);
+    }
+
+    bool expects_continue() const { return expects_continue_; }
+
+private:
+    using error_code = boost::system::error_code;
+    using beast_view = boost::beast::string_view;
+
+    static std::string_view view(beast_view text) { return {text.data(), text.size()}; }
+
+    void on_request_impl(http::verb, beast_view method, beast_view target,
+                         int version, error_code&) override {
+        req_.method.assign(view(method));
+        req_.target.assign(view(target));
+        req_.version = version;
+    }
+
+    void on_response_impl(int, beast_view, int, error_code& ec) override {
+        ec = http::error::bad_method;  // a request parser never sees a status line
+    }
+
+    void on_field_impl(http::field name, beast_view name_text, beast_view value,
+                       error_code&) override {
+        if (name == http::field::expect && req_.version >= 11 && iequals(view(value), "100-continue"))
+            expects_continue_ = true;
+        auto& list = fields_seen_++ < head_fields_ ? req_.headers : req_.trailers;
+        if (header_map_ == head_limits::underscore::drop && has_underscore(view(name_text))) return;
+        list.emplace_back(view(name_text), view(value));
+    }
+
+    void on_header_impl(error_code&) override {}
+
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length) req_.body.reserve(static_cast<std::size_t>(*length));
+    }
+
+    std::size_t on_body_impl(beast_view body, error_code&) override {
+        req_.body.append(view(body));
+        return body.size();
+    }
+
+    void on_chunk_header_impl(std::uint64_t, beast_view, error_code&) override {}
+
+    std::size_t on_chunk_body_impl(std::uint64_t, beast_view body, error_code&) override {
+        req_.body.append(view(body));
+        return body.size();
+    }
+
+    void on_finish_impl(error_code&) override {}
+
+    request& req_;
+    std::size_t head_fields_;
+    std::size_t fields_seen_ = 0;
+    head_limits::underscore header_map_;
+    bool expects_continue_ = false;
+};
 
 class connection::chunk_writer : public body_writer {
 public:
@@ -135,7 +168,8 @@ asio::awaitable<void> connection::serve() {
             co_return co_await reply_and_close(head.status);
         }
         auto started = std::chrono::steady_clock::now();
-        body_parser parser;
+        request req;
+        body_parser parser(req, head.field_count, limits.head.header_map);
         parser.eager(true);
         parser.header_limit(static_cast<std::uint32_t>(head.head_size));
         parser.body_limit(limits.max_body_size);
@@ -143,7 +177,7 @@ asio::awaitable<void> connection::serve() {
             if (status > 0) co_await reply_and_close(status);
             co_return;
         }
-        request req = to_request(parser, remote_address_, limits.head.header_map, head.field_count);
+        req.remote_address = remote_address_;
         auto origin = resolve_forwarded(req.headers, remote_address_, peer_trusted_,
                                         limits.forwarded_trusted);
         req.client_address = std::move(origin.client);
@@ -158,7 +192,7 @@ asio::awaitable<void> connection::serve() {
         if (auto& requests_log = server_.requests_log(); requests_log.enabled())
             requests_log.record({req, res, std::chrono::system_clock::now(),
                                  std::chrono::steady_clock::now() - started});
-        bool keep_alive = parser.get().keep_alive() && !server_.draining();
+        bool keep_alive = parser.keep_alive() && !server_.draining();
         bool head_only = req.method == "HEAD";
         if (res.stream) {
             bool chunked = req.version >= 11;  // an HTTP/1.0 body ends with the connection
@@ -231,7 +265,7 @@ asio::awaitable<int> connection::read_body(body_parser& parser) {
             begin_ += used;
             if (ec && ec != http::error::need_more) co_return status_for(ec);
             if (parser.is_done()) break;
-            if (parser.is_header_done() && !continue_sent && expects_continue(parser)) {
+            if (parser.is_header_done() && !continue_sent && parser.expects_continue()) {
                 output_ += "HTTP/1.1 100 Continue\r\n\r\n";
                 continue_sent = true;
             }

@@ -30,7 +30,7 @@ public:
     void drain();
 
 private:
-    struct body_parser;  ///< Beast's request parser; its templates stay in connection.cpp
+    class body_parser;  ///< Beast's request parser; its templates stay in connection.cpp
     class chunk_writer;  ///< what a streamed response's producer writes to
 
     /// A point in time a whole request head must arrive by, once it has started.
