@@ -24,18 +24,24 @@ bool is_capture(std::string_view segment) {
     return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-bool matches(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path,
+/// Whether `path` matches `pattern` segment by segment, without splitting it into a
+/// vector (this runs per request); fills `captures` when given.
+bool matches(const std::vector<std::string>& pattern, std::string_view path,
              request::field_list* captures) {
-    if (pattern.size() != path.size()) return false;
-    for (std::size_t i = 0; i < pattern.size(); ++i) {
-        if (is_capture(pattern[i])) {
-            if (captures)
-                captures->emplace_back(pattern[i].substr(1, pattern[i].size() - 2), path[i]);
-        } else if (pattern[i] != path[i]) {
+    std::size_t index = 0;
+    for (;;) {
+        while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+        if (path.empty()) return index == pattern.size();
+        auto segment = path.substr(0, path.find('/'));
+        if (index == pattern.size()) return false;
+        const auto& expected = pattern[index++];
+        if (is_capture(expected)) {
+            if (captures) captures->emplace_back(expected.substr(1, expected.size() - 2), segment);
+        } else if (expected != segment) {
             return false;
         }
+        path.remove_prefix(segment.size());
     }
-    return true;
 }
 
 }  // namespace
@@ -48,7 +54,7 @@ router& router::add(std::string method, std::string pattern, handler h) {
 }
 
 boost::asio::awaitable<response> router::dispatch(request& req) const {
-    auto path = split_path(req.path());
+    auto path = req.path();
     std::string allowed;
     std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
     const handler* chosen = nullptr;
