@@ -40,6 +40,7 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
                             : boost::json::value(nullptr);
     worker["memory_bytes"] = slot.memory ? boost::json::value(*slot.memory) : nullptr;
     if (!slot.replace_reason.empty()) worker["replace_reason"] = slot.replace_reason;
+    if (!slot.status.empty()) worker["status"] = slot.status;  // the worker's own STATUS=
     return worker;
 }
 

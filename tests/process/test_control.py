@@ -51,6 +51,7 @@ class ControlCommands(CorralTestCase):
             self.assertIn("requests", worker)
             self.assertIn("connections", worker)
             self.assertIn("memory_bytes", worker)
+            self.assertEqual(worker["status"], "serving")  # corral-worker's STATUS=
         self.assertEqual(status["listeners"][0]["address"], f"http://127.0.0.1:{self.port}")
         text = self.control("status")
         self.assertEqual(text.returncode, 0, text.stderr)
