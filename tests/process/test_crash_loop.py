@@ -72,6 +72,8 @@ class RepeatedKills(CorralTestCase):
         master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}")
         master.wait_serving(port)
         workers = master.wait_workers(2)
+        for pid in workers:  # a kill before READY=1 would be a boot failure, not a crash
+            master.wait_log(f"Worker {pid} ready in")
         fds_before = open_descriptors(master.pid)
 
         for _ in range(200):
