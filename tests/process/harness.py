@@ -422,11 +422,15 @@ class CorralTestCase(unittest.TestCase):
             file.write(text)
         return path
 
+    def reporters(self):
+        """What adds its output to a failure's message: the masters (subclasses add more)."""
+        return list(self.masters)
+
     def run(self, result=None):
         seen = (len(result.failures), len(result.errors)) if result else (0, 0)
         result = super().run(result)
         for problems, already_seen in zip((result.failures, result.errors), seen):
             for index in range(already_seen, len(problems)):
                 test, trace = problems[index]
-                problems[index] = (test, trace + "".join(m.report() for m in self.masters))
+                problems[index] = (test, trace + "".join(r.report() for r in self.reporters()))
         return result

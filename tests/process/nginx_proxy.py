@@ -202,11 +202,5 @@ class ProxiedTestCase(CorralTestCase):
         proxy.wait_serving()
         return proxy
 
-    def run(self, result=None):
-        seen = (len(result.failures), len(result.errors)) if result else (0, 0)
-        result = super().run(result)
-        for problems, already_seen in zip((result.failures, result.errors), seen):
-            for index in range(already_seen, len(problems)):
-                test, trace = problems[index]
-                problems[index] = (test, trace + "".join(p.report() for p in self.proxies))
-        return result
+    def reporters(self):
+        return super().reporters() + list(self.proxies)
