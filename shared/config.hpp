@@ -39,6 +39,8 @@ struct config {
     double max_body_size = 1048576;                ///< bytes of a request body
     double header_timeout = 10;                    ///< seconds for a whole request head
     double body_timeout = 30;                      ///< seconds between two pieces of a body
+    double websocket_max_message_size = 1048576;   ///< bytes of one WebSocket message
+    double websocket_ping_interval = 20;           ///< seconds of silence before a ping; 0 = off
     std::string header_map = "drop";               ///< names with '_': drop, refuse, dangerous
     int worker_connections = 1000;                 ///< simultaneous connections per worker
     int threads = 4;                               ///< a worker's pool for blocking handlers

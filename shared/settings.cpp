@@ -75,6 +75,15 @@ const std::array settings_table{
             .unit = "seconds", .flags = "--body-timeout",
             .help = "Longest wait for the next piece of a request body; then 408.",
             .min = 0.1, .max = 3600, .for_workers = true},
+    setting{.name = "websocket_max_message_size", .field = &c::websocket_max_message_size,
+            .default_value = "1048576", .unit = "bytes", .flags = "--websocket-max-message-size",
+            .help = "Largest WebSocket message accepted; larger closes the connection with 1009.",
+            .min = 1, .max = 1e12, .for_workers = true},
+    setting{.name = "websocket_ping_interval", .field = &c::websocket_ping_interval,
+            .default_value = "20", .unit = "seconds", .flags = "--websocket-ping-interval",
+            .help = "A WebSocket client silent this long gets a ping; silent twice as long, it is "
+                    "disconnected. 0 = never.",
+            .min = 0, .max = 86400, .for_workers = true},
     setting{.name = "header_map", .field = &c::header_map, .default_value = R"("drop")",
             .flags = "--header-map",
             .help = "Header names with '_' (they can pose as '-' behind proxies): drop them, "

@@ -4,14 +4,18 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <thread>
 
+#include "corral/events.hpp"
 #include "corral/json.hpp"
 #include "corral/offload.hpp"
+#include "corral/websocket.hpp"
 #include "corral/worker.hpp"
+#include "shared/log.hpp"
 
 namespace corral::demo {
 namespace {
@@ -94,6 +98,64 @@ asio::awaitable<response> echo(request& req) {
     co_return response{200, {{"Content-Type", std::string(type)}}, std::move(req.body)};
 }
 
+/// A query parameter as a whole number in [low, high]; `fallback` when absent or invalid.
+long number_parameter(const request& req, std::string_view name, long fallback, long low, long high) {
+    auto text = req.query_parameter(name);
+    if (!text) return fallback;
+    long value = fallback;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc{} || end != text->data() + text->size()) return fallback;
+    return std::clamp(value, low, high);
+}
+
+/// Echoes every message back with its type. With ?hello=1 it first sends which worker
+/// (pid, generation) holds the connection.
+asio::awaitable<void> websocket_echo(request& req, websocket& ws) {
+    if (req.query_parameter("hello") == "1") {
+        auto worker = current_worker();
+        auto hello = boost::json::serialize(
+            boost::json::object{{"pid", worker.pid}, {"generation", worker.generation}});
+        co_await ws.send_text(std::move(hello));
+    }
+    while (auto message = co_await ws.receive()) co_await ws.send(std::move(*message));
+}
+
+/// Server-sent events: ?count=N events (0 = until the worker drains), one every
+/// ?interval_ms (default 1000); numbering goes on from the client's Last-Event-ID.
+asio::awaitable<response> events(request& req) {
+    long count = number_parameter(req, "count", 0, 0, 1'000'000);
+    long interval = number_parameter(req, "interval_ms", 1000, 0, max_sleep_ms);
+    long first = 1;
+    if (auto last = req.header("Last-Event-ID")) {
+        long seen = 0;
+        if (std::from_chars(last->data(), last->data() + last->size(), seen).ec == std::errc{})
+            first = seen + 1;
+    }
+    co_return server_sent_events([=](event_stream& stream) -> asio::awaitable<void> {
+        auto pid = current_worker().pid;
+        for (long n = first; count == 0 || n < first + count; ++n) {
+            if (!co_await stream.sleep(std::chrono::milliseconds(interval))) break;
+            auto data = boost::json::serialize(boost::json::object{{"n", n}, {"pid", pid}});
+            server_sent_event tick{.data = std::move(data), .event = "tick",
+                                   .id = std::to_string(n), .retry = {}};
+            co_await stream.send(tick);
+        }
+    });
+}
+
+/// Answers 202 at once, then works ?ms milliseconds on the loop: a background task, which
+/// a graceful stop waits for.
+asio::awaitable<response> background(request& req) {
+    long ms = number_parameter(req, "ms", 100, 0, max_sleep_ms);
+    auto task = [ms]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+        co_await timer.async_wait(asio::use_awaitable);
+        log::info("Background task finished after {} ms", ms);
+    };
+    co_return response::text("accepted: working " + std::to_string(ms) + " ms after this answer\n", 202)
+        .add_background_task(std::move(task));
+}
+
 }  // namespace
 
 router make_routes() {
@@ -105,7 +167,10 @@ router make_routes() {
         .get("/healthz", healthz)
         .get("/info", info)
         .get("/sleep", sleep)
-        .post("/echo", echo);
+        .get("/events", events)
+        .post("/echo", echo)
+        .post("/background", background)
+        .websocket("/ws/echo", websocket_echo);
     if (const char* debug = std::getenv("CORRAL_DEBUG_ENDPOINTS"); debug && std::string_view(debug) == "true")
         routes.get("/stall", stall).get("/cpu", cpu);
     return routes;

@@ -11,6 +11,8 @@
 #include "response_writer.hpp"
 #include "server.hpp"
 #include "shared/log.hpp"
+#include "websocket_handshake.hpp"
+#include "websocket_session.hpp"
 
 namespace corral {
 namespace {
@@ -119,6 +121,15 @@ public:
                                     "the client went away during a streamed response");
     }
 
+    bool draining() const override { return owner_.server_.draining(); }
+
+    asio::awaitable<bool> pause(milliseconds delay) override {
+        if (draining()) co_return false;
+        owner_.stream_pause_.expires_after(delay);
+        co_await owner_.stream_pause_.async_wait(use_tuple);  // drain() cancels it
+        co_return !draining();
+    }
+
 private:
     connection& owner_;
     bool chunked_;
@@ -137,6 +148,7 @@ connection::connection(server& owner, socket_type socket, std::string remote_add
     : server_(owner),
       socket_(std::move(socket)),
       timer_(socket_.get_executor()),
+      stream_pause_(socket_.get_executor()),
       remote_address_(std::move(remote_address)),
       buffer_(read_chunk) {}
 
@@ -169,44 +181,67 @@ asio::awaitable<void> connection::serve() {
         }
         auto started = std::chrono::steady_clock::now();
         request req;
-        body_parser parser(req, head.field_count, limits.head.header_map);
-        parser.eager(true);
-        parser.header_limit(static_cast<std::uint32_t>(head.head_size));
-        parser.body_limit(limits.max_body_size);
-        if (int status = co_await read_body(parser); status != 0) {
-            if (status > 0) co_await reply_and_close(status);
+        bool keep_alive = false;
+        if (!co_await read_request(head, req, keep_alive)) co_return;
+        if (const auto* endpoint = websocket_endpoint_for(req)) {
+            co_await serve_websocket(req, *endpoint, started);
             co_return;
         }
-        req.remote_address = remote_address_;
-        auto origin = resolve_forwarded(req.headers, remote_address_, peer_trusted_,
-                                        limits.forwarded_trusted);
-        req.client_address = std::move(origin.client);
-        req.scheme = std::move(origin.scheme);
-        if (auto problem = !origin.error.empty() ? origin.error : check_trailers(req.trailers);
-            !problem.empty()) {
-            log::debug("Rejected a request from {} with 400: {}", remote_address_, problem);
-            co_return co_await reply_and_close(400);
-        }
-        response res = co_await server_.routes().dispatch(req);
-        server_.count_request();
-        if (auto& requests_log = server_.requests_log(); requests_log.enabled())
-            requests_log.record({req, res, std::chrono::system_clock::now(),
-                                 std::chrono::steady_clock::now() - started});
-        bool keep_alive = parser.keep_alive() && !server_.draining();
-        bool head_only = req.method == "HEAD";
-        if (res.stream) {
-            bool chunked = req.version >= 11;  // an HTTP/1.0 body ends with the connection
-            keep_alive = keep_alive && chunked;
-            append_stream_head(output_, res, keep_alive, chunked, limits.server_header);
-            if (!head_only && !co_await stream_body(res, chunked)) co_return;
-        } else {
-            append_response(output_, res, keep_alive, head_only, limits.server_header);
-        }
-        if (!keep_alive) {
-            co_await flush();
-            co_return;
-        }
+        if (!co_await respond(req, keep_alive, started)) co_return;
     }
+}
+
+asio::awaitable<bool> connection::read_request(const head_verdict& head, request& req,
+                                               bool& keep_alive) {
+    const auto& limits = server_.limits();
+    body_parser parser(req, head.field_count, limits.head.header_map);
+    parser.eager(true);
+    parser.header_limit(static_cast<std::uint32_t>(head.head_size));
+    parser.body_limit(limits.max_body_size);
+    if (int status = co_await read_body(parser); status != 0) {
+        if (status > 0) co_await reply_and_close(status);
+        co_return false;
+    }
+    keep_alive = parser.keep_alive();
+    req.remote_address = remote_address_;
+    auto origin = resolve_forwarded(req.headers, remote_address_, peer_trusted_,
+                                    limits.forwarded_trusted);
+    req.client_address = std::move(origin.client);
+    req.scheme = std::move(origin.scheme);
+    if (auto problem = !origin.error.empty() ? origin.error : check_trailers(req.trailers);
+        !problem.empty()) {
+        log::debug("Rejected a request from {} with 400: {}", remote_address_, problem);
+        co_await reply_and_close(400);
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<bool> connection::respond(request& req, bool keep_alive,
+                                          std::chrono::steady_clock::time_point started) {
+    const auto& limits = server_.limits();
+    response res = co_await server_.routes().dispatch(req);
+    log_access(req, res, started);
+    keep_alive = keep_alive && !server_.draining();
+    bool head_only = req.method == "HEAD";
+    if (res.stream) {
+        bool chunked = req.version >= 11;  // an HTTP/1.0 body ends with the connection
+        keep_alive = keep_alive && chunked;
+        append_stream_head(output_, res, keep_alive, chunked, limits.server_header);
+        if (!head_only && !co_await stream_body(res, chunked)) co_return false;
+    } else {
+        append_response(output_, res, keep_alive, head_only, limits.server_header);
+    }
+    if (!res.background_tasks.empty()) {  // they run once the response is out
+        bool sent = co_await flush();
+        server_.run_background(std::move(res.background_tasks));
+        if (!sent) co_return false;
+    }
+    if (!keep_alive || server_.draining()) {  // a long stream may have outlived a drain
+        co_await flush();
+        co_return false;
+    }
+    co_return true;
 }
 
 asio::awaitable<bool> connection::read_proxy_header() {
@@ -328,6 +363,49 @@ asio::awaitable<bool> connection::flush() {
     co_return !ec;
 }
 
+asio::awaitable<void> connection::serve_websocket(request& req,
+                                                  const router::websocket_endpoint& endpoint,
+                                                  std::chrono::steady_clock::time_point started) {
+    const auto& limits = server_.limits();
+    auto verdict = check_websocket_upgrade(req, endpoint.options);
+    if (verdict.status == 101 && begin_ != end_)  // RFC 6455 4.1: the client waits for 101
+        verdict = {400, "data arrived after the upgrade request, before the answer to it", ""};
+    if (verdict.status == 101 && server_.draining())
+        verdict = {503, "the worker is shutting down; connect again", ""};
+    if (verdict.status != 101) {
+        log::debug("Refused a WebSocket upgrade from {} to {} with {}: {}", req.client_address,
+                   req.path(), verdict.status, verdict.reason);
+        auto res = response::text(verdict.reason + "\n", verdict.status);
+        if (verdict.status == 426) res.header("Sec-WebSocket-Version", "13");
+        log_access(req, res, started);
+        append_response(output_, res, false, false, limits.server_header);
+        co_await flush();
+        co_return;
+    }
+    if (!output_.empty() && !co_await flush()) co_return;  // answers to pipelined requests
+    log_access(req, response::status_only(101), started);
+    websocket_settings settings{endpoint.options.max_message_size
+                                    ? endpoint.options.max_message_size
+                                    : limits.websocket_max_message_size,
+                                limits.websocket_ping_interval, limits.header_timeout,
+                                limits.server_header};
+    websocket_ = std::make_shared<websocket_session>(std::move(socket_), std::move(settings));
+    auto session = websocket_;
+    co_await session->run(req, endpoint.handler, std::move(verdict.subprotocol));
+}
+
+const router::websocket_endpoint* connection::websocket_endpoint_for(request& req) const {
+    return asks_for_websocket(req) ? server_.routes().find_websocket(req) : nullptr;
+}
+
+void connection::log_access(const request& req, const response& res,
+                            std::chrono::steady_clock::time_point started) {
+    server_.count_request();
+    if (auto& requests_log = server_.requests_log(); requests_log.enabled())
+        requests_log.record({req, res, std::chrono::system_clock::now(),
+                             std::chrono::steady_clock::now() - started});
+}
+
 asio::awaitable<void> connection::reply_and_close(int status) {
     append_response(output_, response::status_only(status), false, false,
                     server_.limits().server_header);
@@ -347,7 +425,9 @@ void connection::arm_timer(milliseconds timeout) {
 }
 
 void connection::drain() {
-    if (idle_) arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
+    stream_pause_.cancel();
+    if (websocket_) websocket_->going_away();
+    else if (idle_) arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
 }
 
 }  // namespace corral

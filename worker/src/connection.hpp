@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "corral/response.hpp"
+#include "corral/router.hpp"
 #include "request_head_check.hpp"
 
 namespace corral {
 
 class server;
+class websocket_session;
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
@@ -26,7 +28,8 @@ public:
     /// Serves requests until the client closes, a timeout or an error; then closes. The
     /// coroutine owns `self`: a connection lives exactly as long as it runs.
     static boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
-    /// The worker is draining: an idle connection closes after the drain period.
+    /// The worker is draining: an idle connection closes after the drain period, a
+    /// WebSocket closes with 1001, a streamed response's pause() returns early.
     void drain();
 
 private:
@@ -42,6 +45,14 @@ private:
     };
 
     boost::asio::awaitable<void> serve();
+    /// Reads the body and completes `req` (addresses, trailers checked); false when the
+    /// connection was answered with an error, or the client left, and must close.
+    boost::asio::awaitable<bool> read_request(const head_verdict& head, request& req,
+                                              bool& keep_alive);
+    /// Runs the handler and queues (or streams) the response; false when the connection
+    /// must close.
+    boost::asio::awaitable<bool> respond(request& req, bool keep_alive,
+                                         std::chrono::steady_clock::time_point started);
     /// With proxy_protocol: reads a PROXY header, if one comes, and takes its source as the
     /// remote address; false when the connection is to be refused (malformed, or from a
     /// peer not in proxy_allow_ips) or closed.
@@ -56,6 +67,15 @@ private:
     /// Sends the head, then lets the producer write the body; false when the connection
     /// must close (the client went away or the producer failed).
     boost::asio::awaitable<bool> stream_body(const response& res, bool chunked);
+    /// Hands the socket to a WebSocket session when the upgrade request passes, else
+    /// answers why not; the connection ends either way.
+    boost::asio::awaitable<void> serve_websocket(request& req,
+                                                 const router::websocket_endpoint& endpoint,
+                                                 std::chrono::steady_clock::time_point started);
+    /// The WebSocket endpoint an upgrade request is for; nullptr for other requests.
+    const router::websocket_endpoint* websocket_endpoint_for(request& req) const;
+    void log_access(const request& req, const response& res,
+                    std::chrono::steady_clock::time_point started);
     boost::asio::awaitable<bool> flush();
     boost::asio::awaitable<void> reply_and_close(int status);
     void arm_timer(std::chrono::milliseconds timeout);
@@ -64,14 +84,16 @@ private:
     server& server_;
     socket_type socket_;
     boost::asio::steady_timer timer_;
+    boost::asio::steady_timer stream_pause_;  ///< a streamed response's pause(); drain wakes it
+    std::shared_ptr<websocket_session> websocket_;  ///< once upgraded
     std::string remote_address_;
     std::vector<char> buffer_;  ///< bytes read; [begin_, end_) not yet parsed
     std::size_t begin_ = 0, end_ = 0;
     std::string output_;        ///< responses not yet written
     bool idle_ = true;          ///< between requests: nothing of the next one has arrived
     bool timed_out_ = false;
-    bool client_finished_ = false;
-    bool peer_trusted_ = false;     ///< the peer is in forwarded_allow_ips  ///< the last read met the end of the client's stream
+    bool client_finished_ = false;  ///< the last read met the end of the client's stream
+    bool peer_trusted_ = false;     ///< the peer is in forwarded_allow_ips
 };
 
 }  // namespace corral

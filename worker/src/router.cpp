@@ -53,6 +53,23 @@ router& router::add(std::string method, std::string pattern, handler h) {
     return *this;
 }
 
+router& router::websocket(std::string pattern, websocket_handler h, websocket_options options) {
+    websocket_endpoint endpoint{{}, std::move(h), std::move(options)};
+    for (auto segment : split_path(pattern)) endpoint.segments.emplace_back(segment);
+    websockets_.push_back(std::move(endpoint));
+    return *this;
+}
+
+const router::websocket_endpoint* router::find_websocket(request& req) const {
+    for (const auto& endpoint : websockets_)
+        if (matches(endpoint.segments, req.path(), nullptr)) {
+            req.path_parameters.clear();
+            matches(endpoint.segments, req.path(), &req.path_parameters);
+            return &endpoint;
+        }
+    return nullptr;
+}
+
 boost::asio::awaitable<response> router::dispatch(request& req) const {
     auto path = req.path();
     std::string allowed;
@@ -69,6 +86,10 @@ boost::asio::awaitable<response> router::dispatch(request& req) const {
             allowed += (allowed.empty() ? "" : ", ") + r.method;
     }
     if (!chosen && fallback_) chosen = &fallback_;
+    if (!chosen && allowed.empty() && find_websocket(req))
+        co_return response::text("This is a WebSocket endpoint: send an upgrade request.\n", 426)
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade");
     if (!chosen && allowed.empty()) co_return response::status_only(404);
     if (!chosen) co_return response::status_only(405).header("Allow", allowed);
     try {

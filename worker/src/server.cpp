@@ -119,13 +119,38 @@ void server::drain(bool serve_queued, std::function<void()> on_drained) {
     }
     room_.cancel();
     for (auto* c : std::vector<connection*>(live_.begin(), live_.end())) c->drain();
-    if (live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
+    if (background_running_ > 0)
+        log::info("Waiting for {} response(s)' background tasks", background_running_);
+    finish_drain_if_done();
 }
 
 void server::detach(connection* c) {
     live_.erase(c);
     if (live_.size() + 1 == limits_.max_connections) room_.cancel();
-    if (draining_ && live_.empty() && on_drained_) asio::post(io_, std::exchange(on_drained_, {}));
+    finish_drain_if_done();
+}
+
+void server::run_background(std::vector<background_task> tasks) {
+    ++background_running_;
+    auto run_all = [this, tasks = std::move(tasks)]() -> asio::awaitable<void> {
+        for (const auto& task : tasks) {
+            try {
+                co_await task();
+            } catch (const std::exception& e) {
+                log::error("A background task failed: {}", e.what());
+            } catch (...) {
+                log::error("A background task failed with an unknown exception");
+            }
+        }
+        --background_running_;
+        finish_drain_if_done();
+    };
+    asio::co_spawn(io_, std::move(run_all), asio::detached);
+}
+
+void server::finish_drain_if_done() {
+    if (draining_ && live_.empty() && background_running_ == 0 && on_drained_)
+        asio::post(io_, std::exchange(on_drained_, {}));
 }
 
 }  // namespace corral

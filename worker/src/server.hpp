@@ -28,6 +28,8 @@ struct server_limits {
     std::chrono::milliseconds drain_period{1000};     ///< idle connections when draining
     head_limits head;
     std::uint64_t max_body_size = 1 << 20;
+    std::uint64_t websocket_max_message_size = 1 << 20;
+    std::chrono::milliseconds websocket_ping_interval{20000};  ///< 0: no pings
     std::uint64_t max_requests = 0;   ///< then ask to be recycled; 0 = never
     std::size_t max_connections = 1000;
     std::string server_header = "corral";
@@ -68,11 +70,16 @@ public:
     void on_request_limit(std::function<void()> callback) { on_request_limit_ = std::move(callback); }
     void attach(connection* c) { live_.insert(c); }
     void detach(connection* c);
+    /// Runs a response's background tasks, in order, on the loop; a drain waits for them.
+    void run_background(std::vector<background_task> tasks);
+    std::size_t background_tasks_running() const { return background_running_; }
 
 private:
     using acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
     boost::asio::awaitable<void> accept_loop(acceptor& listener);
     void accept_queued(acceptor& listener);
+    /// Calls on_drained once draining and nothing is left: no connection, no task.
+    void finish_drain_if_done();
 
     boost::asio::io_context& io_;
     const router& routes_;
@@ -85,6 +92,7 @@ private:
     std::function<void()> on_request_limit_;
     bool draining_ = false;
     std::uint64_t requests_ = 0;
+    std::size_t background_running_ = 0;  ///< responses whose tasks have not finished
 };
 
 }  // namespace corral

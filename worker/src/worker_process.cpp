@@ -44,6 +44,8 @@ server_limits limits_from(const config& cfg) {
                              : cfg.header_map == "dangerous" ? head_limits::underscore::dangerous
                                                              : head_limits::underscore::drop;
     limits.max_body_size = static_cast<std::uint64_t>(cfg.max_body_size);
+    limits.websocket_max_message_size = static_cast<std::uint64_t>(cfg.websocket_max_message_size);
+    limits.websocket_ping_interval = to_milliseconds(cfg.websocket_ping_interval);
     limits.max_connections = static_cast<std::size_t>(cfg.worker_connections);
     limits.server_header = cfg.server_header;
     limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);

@@ -1,6 +1,7 @@
 #pragma once
 // Routing requests to handlers by method and path pattern ("/users/{id}"). A path that
-// matches no pattern gets 404; one that matches with another method, 405 with Allow.
+// matches no pattern gets 404; one that matches with another method, 405 with Allow; a
+// plain request to a WebSocket endpoint, 426.
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "corral/request.hpp"
 #include "corral/response.hpp"
+#include "corral/websocket.hpp"
 
 namespace corral {
 
@@ -22,6 +24,8 @@ public:
     router& post(std::string pattern, handler h) { return add("POST", std::move(pattern), std::move(h)); }
     router& put(std::string pattern, handler h) { return add("PUT", std::move(pattern), std::move(h)); }
     router& del(std::string pattern, handler h) { return add("DELETE", std::move(pattern), std::move(h)); }
+    /// A WebSocket endpoint: upgrade requests to `pattern` run `h` (see corral/websocket.hpp).
+    router& websocket(std::string pattern, websocket_handler h, websocket_options options = {});
     /// Answers every request that no route matches (instead of 404/405).
     router& fallback(handler h) {
         fallback_ = std::move(h);
@@ -32,6 +36,15 @@ public:
     /// a 500, with the error logged. HEAD is served by the GET handler.
     boost::asio::awaitable<response> dispatch(request& req) const;
 
+    struct websocket_endpoint {
+        std::vector<std::string> segments;
+        websocket_handler handler;
+        websocket_options options;
+    };
+    /// The WebSocket endpoint for the request's path, with its path parameters filled in;
+    /// nullptr when there is none.
+    const websocket_endpoint* find_websocket(request& req) const;
+
 private:
     struct route {
         std::string method;
@@ -39,6 +52,7 @@ private:
         handler h;
     };
     std::vector<route> routes_;
+    std::vector<websocket_endpoint> websockets_;
     handler fallback_;
 };
 

@@ -1,0 +1,176 @@
+#include "websocket_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ws = beast::websocket;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// The close code a failed read leaves behind: the client's, or the one Beast sent for
+/// the violation it found (it answers those itself: 1002, 1007, 1009).
+int close_code_for(boost::system::error_code ec, const ws::close_reason& received) {
+    if (ec == ws::error::closed) return received.code;
+    if (ec == ws::error::message_too_big || ec == ws::error::buffer_overflow)
+        return close_code::message_too_big;
+    if (ec == ws::error::bad_frame_payload) return close_code::invalid_payload;
+    if (ec == ws::condition::protocol_violation) return close_code::protocol_error;
+    return 1006;  // no close frame: the connection dropped or timed out
+}
+
+}  // namespace
+
+websocket_session::websocket_session(connection::socket_type socket, websocket_settings settings)
+    : ws_(std::move(socket)), settings_(std::move(settings)), changed_(ws_.get_executor()) {
+    changed_.expires_at(asio::steady_timer::time_point::max());  // only cancel() wakes it
+}
+
+void websocket_session::configure() {
+    ws::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = settings_.handshake_timeout;
+    bool ping = settings_.ping_interval.count() > 0;
+    // Beast pings after half the idle timeout of silence and gives up after all of it.
+    timeouts.idle_timeout = ping ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       2 * settings_.ping_interval)
+                                 : ws::stream_base::none();
+    timeouts.keep_alive_pings = ping;
+    ws_.set_option(timeouts);
+    ws_.read_message_max(settings_.max_message_size);
+    ws_.auto_fragment(false);
+    auto server = settings_.server_header;
+    auto subprotocol = subprotocol_;
+    ws_.set_option(ws::stream_base::decorator([server, subprotocol](ws::response_type& res) {
+        if (server.empty())
+            res.erase(http::field::server);
+        else
+            res.set(http::field::server, server);
+        if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
+    }));
+}
+
+asio::awaitable<bool> websocket_session::accept(request& req) {
+    http::request<http::empty_body> upgrade{http::verb::get, req.target, 11};
+    for (const auto& [name, value] : req.headers) upgrade.insert(name, value);
+    configure();
+    auto [ec] = co_await ws_.async_accept(upgrade, use_tuple);
+    if (ec) {
+        log::debug("WebSocket handshake with {} failed: {}", req.client_address, ec.message());
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<bool> websocket_session::run(request& req, const websocket_handler& handler,
+                                             std::string subprotocol) {
+    subprotocol_ = std::move(subprotocol);
+    if (!co_await accept(req)) co_return false;
+    open_ = true;
+    reading_ = true;
+    auto reader = [self = shared_from_this()]() { return self->read_loop(); };
+    asio::co_spawn(ws_.get_executor(), std::move(reader), asio::detached);
+    if (going_away_pending_) going_away();
+    int code = close_code::normal;
+    try {
+        co_await handler(req, *this);
+    } catch (const websocket_closed&) {
+        // the handler sent after the close: its end, not an error
+    } catch (const std::exception& e) {
+        log::error("WebSocket handler for {} failed: {}", req.path(), e.what());
+        code = close_code::internal_error;
+    }
+    if (!close_started_ && !closed_)
+        co_await close(code, code == close_code::normal ? "" : "internal error");
+    // The closing handshake ends the read loop, a send in progress and the close itself.
+    while (reading_ || sending_ || (close_started_ && !closed_)) co_await wait_for_change();
+    co_return true;
+}
+
+asio::awaitable<void> websocket_session::read_loop() {
+    for (;;) {
+        while (inbox_ && !close_started_) co_await wait_for_change();  // the handler takes it first
+        // Once our close frame is out, Beast's close operation reads the client's answer.
+        if (close_started_) break;
+        read_buffer_.clear();
+        auto [ec, size] = co_await ws_.async_read(read_buffer_, use_tuple);
+        if (ec) {
+            note_read_error(ec);
+            break;
+        }
+        auto type = ws_.got_text() ? websocket_message::kind::text : websocket_message::kind::binary;
+        inbox_ = websocket_message{type, beast::buffers_to_string(read_buffer_.data())};
+        wake();
+    }
+    reading_ = false;
+    if (!close_started_) closed_ = true;  // the client closed (Beast answered) or vanished
+    wake();
+}
+
+void websocket_session::note_read_error(boost::system::error_code ec) {
+    if (closed_with_ == 0) closed_with_ = close_code_for(ec, ws_.reason());
+    if (ec != ws::error::closed && ec != asio::error::operation_aborted)
+        log::debug("WebSocket connection ended: {} (close code {})", ec.message(), closed_with_);
+}
+
+asio::awaitable<std::optional<websocket_message>> websocket_session::receive() {
+    while (!inbox_ && reading_) co_await wait_for_change();
+    if (!inbox_) co_return std::nullopt;
+    auto message = std::move(*inbox_);
+    inbox_.reset();
+    wake();  // the read loop reads the next one
+    co_return message;
+}
+
+asio::awaitable<void> websocket_session::send(websocket_message message) {
+    while (sending_ && !closed_ && !close_started_) co_await wait_for_change();
+    if (closed_ || close_started_) throw websocket_closed("the WebSocket connection is closed");
+    sending_ = true;
+    ws_.text(message.is_text());
+    auto [ec, size] = co_await ws_.async_write(asio::buffer(message.data), use_tuple);
+    sending_ = false;
+    wake();
+    if (ec) throw websocket_closed("sending on the WebSocket connection failed: " + ec.message());
+}
+
+asio::awaitable<void> websocket_session::close(int code, std::string_view reason) {
+    if (close_started_ || closed_ || !open_) co_return;
+    close_started_ = true;
+    closed_with_ = code;
+    reason = reason.substr(0, ws::reason_string::static_capacity);
+    ws::close_reason why(static_cast<std::uint16_t>(code));
+    why.reason.assign(reason.data(), reason.size());
+    co_await ws_.async_close(why, use_tuple);  // then waits for the client's close frame
+    closed_ = true;
+    wake();
+}
+
+void websocket_session::going_away() {
+    if (!open_) {
+        going_away_pending_ = true;
+        return;
+    }
+    if (close_started_ || closed_) return;
+    auto closer = [self = shared_from_this()]() -> asio::awaitable<void> {
+        co_await self->close(close_code::going_away, "the worker is shutting down");
+    };
+    asio::co_spawn(ws_.get_executor(), std::move(closer), asio::detached);
+}
+
+asio::awaitable<void> websocket_session::wait_for_change() {
+    co_await changed_.async_wait(use_tuple);
+}
+
+}  // namespace corral

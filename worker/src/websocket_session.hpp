@@ -1,0 +1,74 @@
+#pragma once
+// One upgraded connection: Beast's websocket stream over the connection's socket, the
+// handler's view of it (corral::websocket), and a read loop that always runs, so pings,
+// pongs, the client's close and the idle timeout are handled even while the handler only
+// sends. It holds at most one received message the handler has not taken yet: a handler
+// that stops receiving stops the reading (backpressure).
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "connection.hpp"
+#include "corral/websocket.hpp"
+
+namespace corral {
+
+struct websocket_settings {
+    std::uint64_t max_message_size = 1 << 20;
+    std::chrono::milliseconds ping_interval{20000};    ///< 0: no pings, no idle timeout
+    std::chrono::milliseconds handshake_timeout{10000}; ///< opening and closing handshakes
+    std::string server_header = "corral";
+};
+
+class websocket_session final : public websocket,
+                                public std::enable_shared_from_this<websocket_session> {
+public:
+    websocket_session(connection::socket_type socket, websocket_settings settings);
+
+    /// Answers the upgrade request with 101, runs the handler, and closes (1000, or 1011
+    /// when the handler threw) unless a close happened already. False when the handshake
+    /// failed.
+    boost::asio::awaitable<bool> run(request& req, const websocket_handler& handler,
+                                     std::string subprotocol);
+    /// The worker is draining: close with 1001 (at once, or right after the handshake).
+    void going_away();
+
+    boost::asio::awaitable<std::optional<websocket_message>> receive() override;
+    boost::asio::awaitable<void> send(websocket_message message) override;
+    boost::asio::awaitable<void> close(int code, std::string_view reason) override;
+    std::string_view subprotocol() const override { return subprotocol_; }
+    int closed_with() const override { return closed_with_; }
+
+private:
+    using stream_type = boost::beast::websocket::stream<connection::socket_type>;
+
+    boost::asio::awaitable<bool> accept(request& req);
+    boost::asio::awaitable<void> read_loop();
+    void configure();
+    /// Waits until another party calls wake(): the handler, the read loop and senders
+    /// each wait for a change of state this way.
+    boost::asio::awaitable<void> wait_for_change();
+    void wake() { changed_.cancel(); }
+    void note_read_error(boost::system::error_code ec);
+
+    stream_type ws_;
+    websocket_settings settings_;
+    boost::asio::steady_timer changed_;
+    boost::beast::flat_buffer read_buffer_;
+    std::optional<websocket_message> inbox_;  ///< received, not yet taken by the handler
+    std::string subprotocol_;
+    int closed_with_ = 0;
+    bool open_ = false;          ///< the handshake is done
+    bool reading_ = false;       ///< the read loop runs
+    bool sending_ = false;       ///< a send() is writing
+    bool close_started_ = false; ///< we sent (or are sending) our close frame
+    bool closed_ = false;        ///< no more messages either way
+    bool going_away_pending_ = false;
+};
+
+}  // namespace corral
