@@ -1,38 +1,26 @@
-// example-app: a small notes API on the corral worker SDK, to copy as a start.
-//
-//   cmake --build build && build/bin/corral -w 2 -b 127.0.0.1:8000 -- build/bin/example-app
-//   curl -d '{"text":"buy milk"}' localhost:8000/notes    -> 201 {"id":1,"text":"buy milk"}
-//   curl localhost:8000/notes/1                            -> {"id":1,"text":"buy milk"}
-//   curl localhost:8000/notes                              -> [{"id":1,...}]
-//   curl -X DELETE localhost:8000/notes/1                  -> 204
-//   curl localhost:8000/stats                              -> word counts, computed off the loop
-//
-// Each worker process has its own store: a real app keeps its data in a database that all
-// workers share (open the pool in on_start, close it in on_stop).
+// The notes app's handlers: see main.cpp for how to run it and notes_app_test.cpp for
+// its tests.
+
+#include "notes_app.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <map>
 #include <sstream>
 
 #include "corral/json.hpp"
 #include "corral/offload.hpp"
-#include "corral/worker.hpp"
+#include "corral/websocket.hpp"
 #include "shared/log.hpp"
 
+namespace notes {
 namespace {
 
 namespace asio = boost::asio;
 using corral::request;
 using corral::response;
-
-/// The app's state: one per worker process, touched only on its event loop.
-struct note_store {
-    std::map<long, std::string> notes;
-    long next_id = 1;
-};
-note_store store;
 
 boost::json::object note_json(long id, const std::string& text) { return {{"id", id}, {"text", text}}; }
 
@@ -44,13 +32,13 @@ std::optional<long> note_id(const request& req) {
     }
 }
 
-asio::awaitable<response> list_notes(request&) {
+asio::awaitable<response> list_notes(note_store& store, request&) {
     boost::json::array all;
     for (const auto& [id, text] : store.notes) all.push_back(note_json(id, text));
     co_return corral::json(all);
 }
 
-asio::awaitable<response> create_note(request& req) {
+asio::awaitable<response> create_note(note_store& store, request& req) {
     boost::system::error_code ec;
     auto body = boost::json::parse(req.body, ec);
     const auto* text = !ec && body.is_object() ? body.as_object().if_contains("text") : nullptr;
@@ -58,16 +46,38 @@ asio::awaitable<response> create_note(request& req) {
         co_return response::text("send a JSON object with a \"text\" string\n", 422);
     long id = store.next_id++;
     store.notes[id] = text->as_string().c_str();
-    co_return corral::json(note_json(id, store.notes[id]), 201);
+    // Work the client need not wait for runs after the response is sent (a search index,
+    // an email); a graceful stop waits for it.
+    auto index = [&store, id]() -> asio::awaitable<void> {
+        ++store.indexed;
+        corral::log::debug("Indexed note {}", id);
+        co_return;
+    };
+    co_return corral::json(note_json(id, store.notes[id]), 201).add_background_task(std::move(index));
 }
 
-asio::awaitable<response> get_note(request& req) {
+/// Each text message becomes a note; the answer is the note as JSON. Binary messages get
+/// a close with 1003 (unsupported data).
+asio::awaitable<void> notes_over_websocket(note_store& store, corral::websocket& ws) {
+    while (auto message = co_await ws.receive()) {
+        if (!message->is_text()) {
+            co_await ws.close(corral::close_code::unsupported_data, "send text");
+            co_return;
+        }
+        long id = store.next_id++;
+        store.notes[id] = std::move(message->data);
+        auto answer = boost::json::serialize(note_json(id, store.notes[id]));
+        co_await ws.send_text(std::move(answer));
+    }
+}
+
+asio::awaitable<response> get_note(note_store& store, request& req) {
     auto id = note_id(req);
     if (!id || !store.notes.count(*id)) co_return response::status_only(404);
     co_return corral::json(note_json(*id, store.notes[*id]));
 }
 
-asio::awaitable<response> delete_note(request& req) {
+asio::awaitable<response> delete_note(note_store& store, request& req) {
     auto id = note_id(req);
     if (!id || store.notes.erase(*id) == 0) co_return response::status_only(404);
     co_return response{204, {}, ""};
@@ -75,7 +85,7 @@ asio::awaitable<response> delete_note(request& req) {
 
 /// Word counts over all notes: CPU work done on the thread pool, on a copy of the data
 /// (the pool must not touch the store while the loop changes it).
-asio::awaitable<response> stats(request&) {
+asio::awaitable<response> stats(note_store& store, request&) {
     auto count_words = [snapshot = store.notes] {
         std::map<std::string, long> words;
         for (const auto& [id, text] : snapshot) {
@@ -92,13 +102,21 @@ asio::awaitable<response> stats(request&) {
 
 }  // namespace
 
-int main() {
-    static const auto routes = corral::router{}
-                                   .get("/notes", list_notes)
-                                   .post("/notes", create_note)
-                                   .get("/notes/{id}", get_note)
-                                   .del("/notes/{id}", delete_note)
-                                   .get("/stats", stats);
-    return corral::run_worker(routes, {.on_start = [] { corral::log::info("Notes store open"); },
-                                       .on_stop = [] { corral::log::info("Notes store closed"); }});
+corral::router make_routes(note_store& store) {
+    // Each route binds the store; the handlers stay plain functions.
+    auto with_store = [&store](auto handler) {
+        return [&store, handler](request& req) { return handler(store, req); };
+    };
+    corral::router routes;
+    routes.get("/notes", with_store(list_notes))
+        .post("/notes", with_store(create_note))
+        .get("/notes/{id}", with_store(get_note))
+        .del("/notes/{id}", with_store(delete_note))
+        .get("/stats", with_store(stats))
+        .websocket("/notes/ws", [&store](request&, corral::websocket& ws) {
+            return notes_over_websocket(store, ws);
+        });
+    return routes;
 }
+
+}  // namespace notes

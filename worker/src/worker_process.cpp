@@ -18,6 +18,7 @@
 #include "shared/worker_signals.hpp"
 #include "signal_reader.hpp"
 #include "supervisor_link.hpp"
+#include "thread_pool.hpp"
 
 namespace corral {
 namespace {
@@ -69,7 +70,7 @@ public:
     }
 
     int run() {
-        running_pool = &pool_;
+        use_thread_pool(&pool_);
         auto sockets = take_listen_fds();
         if (sockets.empty()) {
             log::critical("No listening sockets: LISTEN_FDS is not set for this process. "
@@ -145,7 +146,15 @@ int run_worker(const router& routes, worker_hooks hooks) {
     }
 }
 
-boost::asio::any_io_executor thread_pool_executor() { return running_pool->get_executor(); }
+boost::asio::thread_pool* use_thread_pool(boost::asio::thread_pool* pool) {
+    return std::exchange(running_pool, pool);
+}
+
+boost::asio::any_io_executor thread_pool_executor() {
+    if (!running_pool)
+        throw std::logic_error("offload() needs a running worker or a test_client");
+    return running_pool->get_executor();
+}
 
 worker_info current_worker() {
     return {static_cast<int>(::getpid()), generation,

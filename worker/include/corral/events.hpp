@@ -26,10 +26,10 @@
 namespace corral {
 
 struct server_sent_event {
-    std::string data;   ///< may hold newlines: each line becomes a data: line
-    std::string event;  ///< the event type; "" = "message"
-    std::string id;     ///< the client sends the last one back as Last-Event-ID
-    std::optional<std::chrono::milliseconds> retry;  ///< the client's reconnection delay
+    std::string data{};   ///< may hold newlines: each line becomes a data: line
+    std::string event{};  ///< the event type; "" = "message"
+    std::string id{};     ///< the client sends the last one back as Last-Event-ID
+    std::optional<std::chrono::milliseconds> retry{};  ///< the client's reconnection delay
 };
 
 class event_stream {

@@ -92,10 +92,10 @@ using websocket_handler = std::function<boost::asio::awaitable<void>(request&, w
 struct websocket_options {
     /// Subprotocols this endpoint speaks, preferred first; the first one the client also
     /// offers (Sec-WebSocket-Protocol) is chosen. None offered in common: no subprotocol.
-    std::vector<std::string> subprotocols;
+    std::vector<std::string> subprotocols{};
     /// Decides on the upgrade request, e.g. from its Origin header (cross-site WebSocket
     /// hijacking): false answers 403 and nothing is upgraded. Unset accepts every origin.
-    std::function<bool(const request&)> accept;
+    std::function<bool(const request&)> accept{};
     /// Largest message accepted, in bytes; larger closes with 1009. 0: the
     /// websocket_max_message_size setting.
     std::uint64_t max_message_size = 0;

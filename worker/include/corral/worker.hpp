@@ -11,8 +11,8 @@
 namespace corral {
 
 struct worker_hooks {
-    std::function<void()> on_start;  ///< before READY=1: open pools, warm caches
-    std::function<void()> on_stop;   ///< after the last connection drained
+    std::function<void()> on_start{};  ///< before READY=1: open pools, warm caches
+    std::function<void()> on_stop{};   ///< after the last connection drained
 };
 
 /// Runs the worker until it is told to stop; returns the process exit status
