@@ -17,6 +17,27 @@ from harness import BIN_DIR, CorralTestCase, free_port, http_get, read_text, wai
 
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+
+
+def unread_bytes(sock):
+    """Bytes waiting in the socket's receive queue (FIONREAD)."""
+    import fcntl
+    import struct
+    import termios
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def server_send_queue(port):
+    """The largest Send-Q of the server's established sockets on `port` (ss -tn)."""
+    import subprocess
+    lines = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    return max((int(line.split()[1]) for line in lines if line.split()), default=0)
+
+
 def request_on(sock, path="/"):
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
     return sock.recv(65536)
@@ -161,6 +182,38 @@ class StreamedResponses(CorralTestCase):
         self.assertEqual(lines, [f"line {n}" for n in range(1, 201)])
         connection.request("GET", "/healthz")
         self.assertEqual(connection.getresponse().status, 200)
+
+    def test_a_slow_client_makes_the_producer_wait_so_memory_stays_bounded(self):
+        """GET /stream of 20,000 lines of 64 KiB (1.3 GB) to a client that does not read:
+        the producer waits at its write, the worker's memory stays flat, and the lines
+        arrive intact once the client reads."""
+        if os.environ.get("CORRAL_SANITIZED") == "1":
+            self.skipTest("AddressSanitizer's quarantine makes RSS meaningless")
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
+        master.wait_serving(port)
+        [worker] = master.wait_workers(1)
+        rss_before = rss_kib(worker)
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"GET /stream?lines=20000&pad=65536 HTTP/1.1\r\nHost: test\r\n\r\n")
+        # The client's receive buffer fills; the worker's send buffer behind it too.
+        wait_until(lambda: unread_bytes(sock) >= 32768, 5.0, "the stream to fill the client's buffer")
+        wait_until(lambda: server_send_queue(port) >= 65536, 5.0,
+                   "the worker's socket to hold unsent data")
+        grown = rss_kib(worker) - rss_before
+        self.assertLess(grown, 16 * 1024, f"the worker grew by {grown} KiB while the client "
+                        "did not read: the producer did not wait")
+        sock.settimeout(5)
+        data = b""
+        while data.count(b"\n") < 100:
+            data += sock.recv(1 << 20)
+        body = data.partition(b"\r\n\r\n")[2]
+        first_chunk_line = body.split(b"\r\n", 2)[1]
+        self.assertTrue(first_chunk_line.startswith(b"line 1."), first_chunk_line[:20])
+        self.assertEqual(len(first_chunk_line), 65536)  # padded to 64 KiB with its newline
 
     def test_http_1_0_gets_the_body_until_the_connection_closes(self):
         port = free_port()

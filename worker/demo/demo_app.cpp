@@ -24,6 +24,16 @@ namespace asio = boost::asio;
 
 constexpr long max_sleep_ms = 600'000;
 
+/// A query parameter as a whole number in [low, high]; `fallback` when absent or invalid.
+long number_parameter(const request& req, std::string_view name, long fallback, long low, long high) {
+    auto text = req.query_parameter(name);
+    if (!text) return fallback;
+    long value = fallback;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc{} || end != text->data() + text->size()) return fallback;
+    return std::clamp(value, low, high);
+}
+
 asio::awaitable<response> hello(request&) { co_return response::text("Hello, World!"); }
 
 asio::awaitable<response> healthz(request&) { co_return response::text("OK\n"); }
@@ -74,19 +84,23 @@ asio::awaitable<response> cpu(request& req) {
     co_return response::text(std::to_string(x % 1000) + "\n");
 }
 
-/// n lines, one every ms milliseconds: a long response streamed as it is produced.
+/// ?lines=N lines, one every ?ms milliseconds, each padded with dots to ?pad bytes: a
+/// long response streamed as it is produced (a large pad shows the backpressure).
 asio::awaitable<response> stream(request& req) {
-    int lines = std::clamp(std::stoi(req.query_parameter("lines").value_or("5")), 0, 100000);
-    int ms = std::clamp(std::stoi(req.query_parameter("ms").value_or("0")), 0, 10000);
+    long lines = number_parameter(req, "lines", 5, 0, 1'000'000);
+    long ms = number_parameter(req, "ms", 0, 0, 10'000);
+    auto pad = static_cast<std::size_t>(number_parameter(req, "pad", 0, 0, 1 << 20));
     co_return response::streamed(
-        [lines, ms](body_writer& out) -> asio::awaitable<void> {
+        [lines, ms, pad](body_writer& out) -> asio::awaitable<void> {
             asio::steady_timer timer(co_await asio::this_coro::executor);
-            for (int i = 1; i <= lines; ++i) {
+            for (long i = 1; i <= lines; ++i) {
                 if (ms > 0) {
                     timer.expires_after(std::chrono::milliseconds(ms));
                     co_await timer.async_wait(asio::use_awaitable);
                 }
-                auto line = "line " + std::to_string(i) + "\n";
+                auto line = "line " + std::to_string(i);
+                if (line.size() + 1 < pad) line.append(pad - line.size() - 1, '.');
+                line += '\n';
                 co_await out.write(line);
             }
         },
@@ -96,16 +110,6 @@ asio::awaitable<response> stream(request& req) {
 asio::awaitable<response> echo(request& req) {
     auto type = req.header("Content-Type").value_or("application/octet-stream");
     co_return response{200, {{"Content-Type", std::string(type)}}, std::move(req.body)};
-}
-
-/// A query parameter as a whole number in [low, high]; `fallback` when absent or invalid.
-long number_parameter(const request& req, std::string_view name, long fallback, long low, long high) {
-    auto text = req.query_parameter(name);
-    if (!text) return fallback;
-    long value = fallback;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc{} || end != text->data() + text->size()) return fallback;
-    return std::clamp(value, low, high);
 }
 
 /// Echoes every message back with its type. With ?hello=1 it first sends which worker
