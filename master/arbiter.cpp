@@ -16,6 +16,7 @@
 #include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
 #include "shared/notify.hpp"
+#include "shared/plural.hpp"
 #include "shared/worker_signals.hpp"
 
 namespace corral {
@@ -180,8 +181,9 @@ void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
     reload_ = reload_state{state.target_generation, state.count};
     target_.count = state.count;
     apply_settings(target_spec().cfg);
-    log::info("Upgraded in place: generation {} ({} workers) replaces generation {} ({} adopted)",
-              target_.generation, target_.count, state.target_generation, state.workers.size());
+    log::info("Upgraded in place: generation {} ({}) replaces generation {} ({} adopted)",
+              target_.generation, count_of(target_.count, "worker"), state.target_generation,
+              state.workers.size());
 }
 
 std::string arbiter::check_upgrade() {
@@ -352,8 +354,8 @@ std::string arbiter::start_reload() {
             log::info("Listening at: {} (fd {}), from generation {} on", item->address.display(),
                       item->fd, target_.generation);
     generations_[target_.generation] = std::move(next);
-    log::info("Reloading: generation {} ({} workers) replaces generation {}", target_.generation,
-              target_.count, reload_->previous_generation);
+    log::info("Reloading: generation {} ({}) replaces generation {}", target_.generation,
+              count_of(target_.count, "worker"), reload_->previous_generation);
     systemd_.reloading();
     manage_workers();
     return "";
@@ -361,8 +363,8 @@ std::string arbiter::start_reload() {
 
 void arbiter::finish_reload_if_done() {
     if (!reload_ || !replacement_complete(workers_, target_)) return;
-    log::info("Reload complete: generation {} serves with {} workers", target_.generation,
-              target_.count);
+    log::info("Reload complete: generation {} serves with {}", target_.generation,
+              count_of(target_.count, "worker"));
     reload_.reset();
     ++counters_.reloads;
     forget_unused_generations();

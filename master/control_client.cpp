@@ -22,6 +22,7 @@
 #include "master/pidfile.hpp"
 #include "master/status_report.hpp"
 #include "shared/exit_codes.hpp"
+#include "shared/plural.hpp"
 
 namespace corral {
 namespace {
@@ -158,7 +159,8 @@ int report(const options& given, const boost::json::object& reply) {
     else if (given.command == "status")
         std::cout << format_status(reply);
     else if (given.command == "scale")
-        std::cout << "scale: " << reply.at("workers").to_number<long>() << " workers\n";
+        std::cout << "scale: " << count_of(reply.at("workers").to_number<long>(), "worker")
+                  << "\n";
     else if (given.command == "reload" && given.wait)
         std::cout << "reload: generation " << reply.at("generation").to_number<long>()
                   << " serves\n";

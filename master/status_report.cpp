@@ -8,6 +8,8 @@
 #include <boost/json/array.hpp>
 #include <fmt/format.h>
 
+#include "shared/plural.hpp"
+
 namespace corral {
 namespace {
 
@@ -108,8 +110,8 @@ std::string format_status(const boost::json::object& status) {
                            memory.is_null() ? "-" : human_bytes(memory.to_number<double>()));
     }
     const auto& totals = status.at("totals").as_object();
-    out += fmt::format("total: {} workers, {} ready, {} requests, {} connections\n",
-                       totals.at("workers").to_number<long>(), totals.at("ready").to_number<long>(),
+    out += fmt::format("total: {}, {} ready, {} requests, {} connections\n",
+                       count_of(totals.at("workers").to_number<long>(), "worker"), totals.at("ready").to_number<long>(),
                        totals.at("requests").to_number<std::uint64_t>(),
                        totals.at("connections").to_number<std::uint64_t>());
     return out;

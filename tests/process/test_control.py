@@ -68,7 +68,7 @@ class ControlCommands(CorralTestCase):
         master = self.start_with_pidfile()
         self.assertEqual(self.control("scale", "4").stdout, "scale: 4 workers\n")
         master.wait_workers(4)
-        self.assertEqual(self.control("scale", "-3").stdout, "scale: 1 workers\n")
+        self.assertEqual(self.control("scale", "-3").stdout, "scale: 1 worker\n")
         master.wait_workers(1)
         self.assertEqual(self.control("scale", "+1").stdout, "scale: 2 workers\n")
         master.wait_workers(2)

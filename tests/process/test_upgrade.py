@@ -68,7 +68,7 @@ class BinaryUpgrade(CorralTestCase):
         done = subprocess.run([*control, "upgrade", "--pid", pidfile], capture_output=True,
                               text=True, timeout=10)
         self.assertEqual(done.returncode, 0, done.stderr)
-        master.wait_log("Reload complete: generation 2 serves with 1 workers")
+        master.wait_log("Reload complete: generation 2 serves with 1 worker")
         master.wait_generation(2, 1)
 
 

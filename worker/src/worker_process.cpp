@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -29,8 +30,10 @@ server* running_server = nullptr;
 boost::asio::thread_pool* running_pool = nullptr;
 int generation = 0;
 
+/// Rounds up: a positive setting under a millisecond must not become 0, which means "off"
+/// for some (websocket_ping_interval).
 std::chrono::milliseconds to_milliseconds(double seconds) {
-    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
 }
 
 server_limits limits_from(const config& cfg) {
