@@ -372,16 +372,7 @@ asio::awaitable<void> connection::serve_websocket(request& req,
         verdict = {400, "data arrived after the upgrade request, before the answer to it", ""};
     if (verdict.status == 101 && server_.draining())
         verdict = {503, "the worker is shutting down; connect again", ""};
-    if (verdict.status != 101) {
-        log::debug("Refused a WebSocket upgrade from {} to {} with {}: {}", req.client_address,
-                   req.path(), verdict.status, verdict.reason);
-        auto res = response::text(verdict.reason + "\n", verdict.status);
-        if (verdict.status == 426) res.header("Sec-WebSocket-Version", "13");
-        log_access(req, res, started);
-        append_response(output_, res, false, false, limits.server_header);
-        co_await flush();
-        co_return;
-    }
+    if (verdict.status != 101) co_return co_await refuse_websocket(req, verdict, started);
     if (!output_.empty() && !co_await flush()) co_return;  // answers to pipelined requests
     log_access(req, response::status_only(101), started);
     websocket_settings settings{endpoint.options.max_message_size
@@ -389,9 +380,25 @@ asio::awaitable<void> connection::serve_websocket(request& req,
                                     : limits.websocket_max_message_size,
                                 limits.websocket_ping_interval, limits.header_timeout,
                                 limits.server_header};
+    // The session reads through its own buffer: the HTTP one goes, for a smaller idle
+    // connection (docs/benchmarks.md counts the bytes).
+    std::vector<char>().swap(buffer_);
+    std::string().swap(output_);
     websocket_ = std::make_shared<websocket_session>(std::move(socket_), std::move(settings));
     auto session = websocket_;
     co_await session->run(req, endpoint.handler, std::move(verdict.subprotocol));
+}
+
+asio::awaitable<void> connection::refuse_websocket(const request& req,
+                                                   const upgrade_verdict& verdict,
+                                                   std::chrono::steady_clock::time_point started) {
+    log::debug("Refused a WebSocket upgrade from {} to {} with {}: {}", req.client_address,
+               req.path(), verdict.status, verdict.reason);
+    auto res = response::text(verdict.reason + "\n", verdict.status);
+    if (verdict.status == 426) res.header("Sec-WebSocket-Version", "13");
+    log_access(req, res, started);
+    append_response(output_, res, false, false, server_.limits().server_header);
+    co_await flush();
 }
 
 const router::websocket_endpoint* connection::websocket_endpoint_for(request& req) const {

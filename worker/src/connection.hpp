@@ -13,6 +13,7 @@
 #include "corral/response.hpp"
 #include "corral/router.hpp"
 #include "request_head_check.hpp"
+#include "websocket_handshake.hpp"
 
 namespace corral {
 
@@ -72,6 +73,10 @@ private:
     boost::asio::awaitable<void> serve_websocket(request& req,
                                                  const router::websocket_endpoint& endpoint,
                                                  std::chrono::steady_clock::time_point started);
+    /// Answers an upgrade request that did not pass, and logs why. Its own frame: the
+    /// response it builds is not kept for the life of a WebSocket that did pass.
+    boost::asio::awaitable<void> refuse_websocket(const request& req, const upgrade_verdict& verdict,
+                                                  std::chrono::steady_clock::time_point started);
     /// The WebSocket endpoint an upgrade request is for; nullptr for other requests.
     const router::websocket_endpoint* websocket_endpoint_for(request& req) const;
     void log_access(const request& req, const response& res,

@@ -1,10 +1,11 @@
 #include "websocket_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/websocket/error.hpp>
@@ -35,20 +36,22 @@ int close_code_for(boost::system::error_code ec, const ws::close_reason& receive
 }  // namespace
 
 websocket_session::websocket_session(connection::socket_type socket, websocket_settings settings)
-    : ws_(std::move(socket)), settings_(std::move(settings)), changed_(ws_.get_executor()) {
+    : ws_(std::move(socket)),
+      settings_(std::move(settings)),
+      changed_(ws_.get_executor()),
+      keepalive_(ws_.get_executor()) {
     changed_.expires_at(asio::steady_timer::time_point::max());  // only cancel() wakes it
 }
 
 void websocket_session::configure() {
+    // Beast times the handshakes; keep_alive() does the pings. (Beast's own idle timeout
+    // re-arms its timer on every read, which costs more than the echo itself.)
     ws::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = settings_.handshake_timeout;
-    bool ping = settings_.ping_interval.count() > 0;
-    // Beast pings after half the idle timeout of silence and gives up after all of it.
-    timeouts.idle_timeout = ping ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                       2 * settings_.ping_interval)
-                                 : ws::stream_base::none();
-    timeouts.keep_alive_pings = ping;
+    timeouts.idle_timeout = ws::stream_base::none();
+    timeouts.keep_alive_pings = false;
     ws_.set_option(timeouts);
+    ws_.control_callback([this](ws::frame_type, beast::string_view) { heard_from_client(); });
     ws_.read_message_max(settings_.max_message_size);
     ws_.auto_fragment(false);
     auto server = settings_.server_header;
@@ -80,6 +83,8 @@ asio::awaitable<bool> websocket_session::run(request& req, const websocket_handl
     if (!co_await accept(req)) co_return false;
     open_ = true;
     reading_ = true;
+    heard_from_client();
+    keep_alive();
     auto reader = [self = shared_from_this()]() { return self->read_loop(); };
     asio::co_spawn(ws_.get_executor(), std::move(reader), asio::detached);
     if (going_away_pending_) going_away();
@@ -101,22 +106,41 @@ asio::awaitable<bool> websocket_session::run(request& req, const websocket_handl
 
 asio::awaitable<void> websocket_session::read_loop() {
     for (;;) {
-        while (inbox_ && !close_started_) co_await wait_for_change();  // the handler takes it first
+        // A handler waiting in receive() takes the inbox before the next read can finish,
+        // so the read starts at once; otherwise it waits for the handler (backpressure: at
+        // most the inbox and the message being read are held).
+        while (inbox_ && !receiver_waiting_ && !close_started_) co_await wait_for_change();
         // Once our close frame is out, Beast's close operation reads the client's answer.
         if (close_started_) break;
-        read_buffer_.clear();
-        auto [ec, size] = co_await ws_.async_read(read_buffer_, use_tuple);
-        if (ec) {
+        websocket_message message;
+        if (auto ec = co_await read_message(message.data)) {
             note_read_error(ec);
             break;
         }
-        auto type = ws_.got_text() ? websocket_message::kind::text : websocket_message::kind::binary;
-        inbox_ = websocket_message{type, beast::buffers_to_string(read_buffer_.data())};
+        message.type = ws_.got_text() ? websocket_message::kind::text : websocket_message::kind::binary;
+        while (inbox_ && !close_started_) co_await wait_for_change();
+        if (close_started_) break;
+        inbox_ = std::move(message);
         wake();
     }
     reading_ = false;
+    keepalive_.cancel();
     if (!close_started_) closed_ = true;  // the client closed (Beast answered) or vanished
     wake();
+}
+
+asio::awaitable<boost::system::error_code> websocket_session::read_message(std::string& data) {
+    // Beast sizes a read buffer before the first byte arrives: a small first read keeps an
+    // idle connection from holding one (docs/benchmarks.md, memory per idle connection).
+    constexpr std::size_t first_read = 128, later_reads = 64 * 1024;
+    auto buffer = asio::dynamic_buffer(data);
+    std::size_t limit = first_read;
+    for (;;) {
+        auto [ec, size] = co_await ws_.async_read_some(buffer, limit, use_tuple);
+        if (!ec) heard_from_client();
+        if (ec || ws_.is_message_done()) co_return ec;
+        limit = later_reads;
+    }
 }
 
 void websocket_session::note_read_error(boost::system::error_code ec) {
@@ -126,7 +150,9 @@ void websocket_session::note_read_error(boost::system::error_code ec) {
 }
 
 asio::awaitable<std::optional<websocket_message>> websocket_session::receive() {
+    receiver_waiting_ = true;
     while (!inbox_ && reading_) co_await wait_for_change();
+    receiver_waiting_ = false;
     if (!inbox_) co_return std::nullopt;
     auto message = std::move(*inbox_);
     inbox_.reset();
@@ -148,6 +174,7 @@ asio::awaitable<void> websocket_session::send(websocket_message message) {
 asio::awaitable<void> websocket_session::close(int code, std::string_view reason) {
     if (close_started_ || closed_ || !open_) co_return;
     close_started_ = true;
+    keepalive_.cancel();  // Beast's handshake_timeout bounds the closing handshake
     closed_with_ = code;
     reason = reason.substr(0, ws::reason_string::static_capacity);
     ws::close_reason why(static_cast<std::uint16_t>(code));
@@ -169,8 +196,35 @@ void websocket_session::going_away() {
     asio::co_spawn(ws_.get_executor(), std::move(closer), asio::detached);
 }
 
+void websocket_session::keep_alive() {
+    if (settings_.ping_interval.count() <= 0 || close_started_ || !reading_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_heard_ < settings_.ping_interval) {
+        pinged_ = false;
+        keepalive_.expires_at(last_heard_ + settings_.ping_interval);
+    } else if (!pinged_) {
+        pinged_ = true;  // silent for a whole interval
+        ws_.async_ping({}, [](boost::system::error_code) {});
+        keepalive_.expires_at(now + settings_.ping_interval);
+    } else {
+        // Silent for an interval after the ping: gone. The pending read fails (close
+        // code 1006) and the session ends.
+        log::debug("WebSocket client silent for {} ms after a ping: disconnecting",
+                   settings_.ping_interval.count());
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(ws_).shutdown(asio::socket_base::shutdown_both, ignored);
+        beast::get_lowest_layer(ws_).cancel(ignored);
+        return;
+    }
+    keepalive_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        if (auto self = weak.lock(); self && !ec) self->keep_alive();
+    });
+}
+
 asio::awaitable<void> websocket_session::wait_for_change() {
+    ++waiting_;
     co_await changed_.async_wait(use_tuple);
+    --waiting_;
 }
 
 }  // namespace corral

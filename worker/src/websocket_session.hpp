@@ -2,11 +2,11 @@
 // One upgraded connection: Beast's websocket stream over the connection's socket, the
 // handler's view of it (corral::websocket), and a read loop that always runs, so pings,
 // pongs, the client's close and the idle timeout are handled even while the handler only
-// sends. It holds at most one received message the handler has not taken yet: a handler
-// that stops receiving stops the reading (backpressure).
+// sends. It holds at most one received message the handler has not taken yet (and reads
+// the next only while the handler waits in receive()): a handler that stops receiving
+// stops the reading (backpressure).
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <chrono>
 #include <memory>
@@ -49,17 +49,26 @@ private:
 
     boost::asio::awaitable<bool> accept(request& req);
     boost::asio::awaitable<void> read_loop();
+    /// Reads one whole message into `data` (Beast enforces max_message_size).
+    boost::asio::awaitable<boost::system::error_code> read_message(std::string& data);
     void configure();
     /// Waits until another party calls wake(): the handler, the read loop and senders
     /// each wait for a change of state this way.
     boost::asio::awaitable<void> wait_for_change();
-    void wake() { changed_.cancel(); }
+    void wake() {
+        if (waiting_ > 0) changed_.cancel();
+    }
     void note_read_error(boost::system::error_code ec);
+    void heard_from_client() { last_heard_ = std::chrono::steady_clock::now(); }
+    /// Pings a client silent for ping_interval; disconnects one still silent an interval
+    /// after the ping. Runs on keepalive_ from the handshake until the close starts.
+    void keep_alive();
 
     stream_type ws_;
     websocket_settings settings_;
     boost::asio::steady_timer changed_;
-    boost::beast::flat_buffer read_buffer_;
+    boost::asio::steady_timer keepalive_;
+    std::chrono::steady_clock::time_point last_heard_{};  ///< the last frame read
     std::optional<websocket_message> inbox_;  ///< received, not yet taken by the handler
     std::string subprotocol_;
     int closed_with_ = 0;
@@ -69,6 +78,9 @@ private:
     bool close_started_ = false; ///< we sent (or are sending) our close frame
     bool closed_ = false;        ///< no more messages either way
     bool going_away_pending_ = false;
+    bool pinged_ = false;            ///< a keep-alive ping is unanswered
+    bool receiver_waiting_ = false;  ///< the handler waits in receive()
+    int waiting_ = 0;                ///< coroutines in wait_for_change()
 };
 
 }  // namespace corral
