@@ -69,7 +69,7 @@ const std::array settings_table{
     setting{.name = "header_timeout", .field = &c::header_timeout, .default_value = "10",
             .unit = "seconds", .flags = "--header-timeout",
             .help = "Time for a whole request head to arrive once it has started (slowloris); "
-                    "then 408.",
+                    "then 408. Also bounds a WebSocket's opening and closing handshakes.",
             .min = 0.1, .max = 3600, .for_workers = true},
     setting{.name = "body_timeout", .field = &c::body_timeout, .default_value = "30",
             .unit = "seconds", .flags = "--body-timeout",

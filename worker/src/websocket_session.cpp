@@ -21,6 +21,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ws = beast::websocket;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Beast sizes a read buffer before the first byte arrives: a small first read keeps an
+// idle connection from holding one.
+constexpr std::size_t first_read = 128, later_reads = 64 * 1024;
 
 /// The close code a failed read leaves behind: the client's, or the one Beast sent for
 /// the violation it found (it answers those itself: 1002, 1007, 1009).
@@ -85,8 +88,7 @@ asio::awaitable<bool> websocket_session::run(request& req, const websocket_handl
     reading_ = true;
     heard_from_client();
     keep_alive();
-    auto reader = [self = shared_from_this()]() { return self->read_loop(); };
-    asio::co_spawn(ws_.get_executor(), std::move(reader), asio::detached);
+    read_next();
     if (going_away_pending_) going_away();
     int code = close_code::normal;
     try {
@@ -104,43 +106,68 @@ asio::awaitable<bool> websocket_session::run(request& req, const websocket_handl
     co_return true;
 }
 
-asio::awaitable<void> websocket_session::read_loop() {
-    for (;;) {
-        // A handler waiting in receive() takes the inbox before the next read can finish,
-        // so the read starts at once; otherwise it waits for the handler (backpressure: at
-        // most the inbox and the message being read are held).
-        while (inbox_ && !receiver_waiting_ && !close_started_) co_await wait_for_change();
-        // Once our close frame is out, Beast's close operation reads the client's answer.
-        if (close_started_) break;
-        websocket_message message;
-        if (auto ec = co_await read_message(message.data)) {
-            note_read_error(ec);
-            break;
-        }
-        message.type = ws_.got_text() ? websocket_message::kind::text : websocket_message::kind::binary;
-        while (inbox_ && !close_started_) co_await wait_for_change();
-        if (close_started_) break;
-        inbox_ = std::move(message);
-        wake();
+// The read loop is a chain of completion handlers, not a coroutine: an idle connection
+// then holds only Beast's pending read (docs/benchmarks.md, memory per idle connection).
+void websocket_session::read_next() {
+    // Once our close frame is out, Beast's close operation reads the client's answer.
+    if (close_started_) return stop_reading();
+    // A handler waiting in receive() takes the inbox before this read can finish; one that
+    // is not waiting stops the reading until it takes it (backpressure).
+    if (inbox_ && !receiver_waiting_) {
+        reader_parked_ = true;
+        return;
     }
+    read_buffer_.emplace(reading_message_.data);
+    read_part(first_read);
+}
+
+void websocket_session::read_part(std::size_t limit) {
+    ws_.async_read_some(*read_buffer_, limit,
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                            self->on_read(ec);
+                        });
+}
+
+void websocket_session::on_read(boost::system::error_code ec) {
+    if (ec) {
+        note_read_error(ec);
+        return stop_reading();
+    }
+    heard_from_client();
+    if (!ws_.is_message_done()) return read_part(later_reads);
+    reading_message_.type =
+        ws_.got_text() ? websocket_message::kind::text : websocket_message::kind::binary;
+    if (inbox_) {  // the handler was waiting but has not taken the last one yet
+        reader_parked_ = true;
+        message_ready_ = true;
+        return;
+    }
+    deliver();
+}
+
+void websocket_session::deliver() {
+    read_buffer_.reset();
+    inbox_ = std::move(reading_message_);
+    reading_message_ = {};
+    message_ready_ = false;
+    wake();
+    read_next();
+}
+
+void websocket_session::unpark_reader() {
+    if (!reader_parked_) return;
+    reader_parked_ = false;
+    if (close_started_) return stop_reading();
+    if (message_ready_) return deliver();
+    read_next();
+}
+
+void websocket_session::stop_reading() {
+    reader_parked_ = false;
     reading_ = false;
     keepalive_.cancel();
     if (!close_started_) closed_ = true;  // the client closed (Beast answered) or vanished
     wake();
-}
-
-asio::awaitable<boost::system::error_code> websocket_session::read_message(std::string& data) {
-    // Beast sizes a read buffer before the first byte arrives: a small first read keeps an
-    // idle connection from holding one (docs/benchmarks.md, memory per idle connection).
-    constexpr std::size_t first_read = 128, later_reads = 64 * 1024;
-    auto buffer = asio::dynamic_buffer(data);
-    std::size_t limit = first_read;
-    for (;;) {
-        auto [ec, size] = co_await ws_.async_read_some(buffer, limit, use_tuple);
-        if (!ec) heard_from_client();
-        if (ec || ws_.is_message_done()) co_return ec;
-        limit = later_reads;
-    }
 }
 
 void websocket_session::note_read_error(boost::system::error_code ec) {
@@ -151,12 +178,16 @@ void websocket_session::note_read_error(boost::system::error_code ec) {
 
 asio::awaitable<std::optional<websocket_message>> websocket_session::receive() {
     receiver_waiting_ = true;
-    while (!inbox_ && reading_) co_await wait_for_change();
+    while (!inbox_ && reading_) {  // wait_for_change(), inline: one frame fewer while idle
+        ++waiting_;
+        co_await changed_.async_wait(use_tuple);
+        --waiting_;
+    }
     receiver_waiting_ = false;
     if (!inbox_) co_return std::nullopt;
     auto message = std::move(*inbox_);
     inbox_.reset();
-    wake();  // the read loop reads the next one
+    unpark_reader();
     co_return message;
 }
 
@@ -175,6 +206,7 @@ asio::awaitable<void> websocket_session::close(int code, std::string_view reason
     if (close_started_ || closed_ || !open_) co_return;
     close_started_ = true;
     keepalive_.cancel();  // Beast's handshake_timeout bounds the closing handshake
+    unpark_reader();      // a parked reader stops
     closed_with_ = code;
     reason = reason.substr(0, ws::reason_string::static_capacity);
     ws::close_reason why(static_cast<std::uint16_t>(code));
@@ -214,6 +246,7 @@ void websocket_session::keep_alive() {
         boost::system::error_code ignored;
         beast::get_lowest_layer(ws_).shutdown(asio::socket_base::shutdown_both, ignored);
         beast::get_lowest_layer(ws_).cancel(ignored);
+        if (reader_parked_) stop_reading();
         return;
     }
     keepalive_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {

@@ -6,6 +6,7 @@
 // the next only while the handler waits in receive()): a handler that stops receiving
 // stops the reading (backpressure).
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <chrono>
@@ -45,12 +46,18 @@ public:
     int closed_with() const override { return closed_with_; }
 
 private:
-    using stream_type = boost::beast::websocket::stream<connection::socket_type>;
+    /// Without permessage-deflate (not offered): a smaller stream.
+    using stream_type = boost::beast::websocket::stream<connection::socket_type, false>;
 
     boost::asio::awaitable<bool> accept(request& req);
-    boost::asio::awaitable<void> read_loop();
-    /// Reads one whole message into `data` (Beast enforces max_message_size).
-    boost::asio::awaitable<boost::system::error_code> read_message(std::string& data);
+    /// The read loop: reads the next message unless the close started or the handler has
+    /// not taken the last one (then it parks until receive() or close() unparks it).
+    void read_next();
+    void read_part(std::size_t limit);
+    void on_read(boost::system::error_code ec);
+    void deliver();  ///< the message read goes to the inbox; the next read starts
+    void unpark_reader();
+    void stop_reading();
     void configure();
     /// Waits until another party calls wake(): the handler, the read loop and senders
     /// each wait for a change of state this way.
@@ -70,10 +77,17 @@ private:
     boost::asio::steady_timer keepalive_;
     std::chrono::steady_clock::time_point last_heard_{};  ///< the last frame read
     std::optional<websocket_message> inbox_;  ///< received, not yet taken by the handler
+    websocket_message reading_message_;       ///< the one being read
+    /// Beast reads into reading_message_.data through this (it keeps a reference).
+    std::optional<boost::asio::dynamic_string_buffer<char, std::char_traits<char>,
+                                                     std::allocator<char>>>
+        read_buffer_;
     std::string subprotocol_;
     int closed_with_ = 0;
     bool open_ = false;          ///< the handshake is done
-    bool reading_ = false;       ///< the read loop runs
+    bool reading_ = false;       ///< the read loop runs (maybe parked)
+    bool reader_parked_ = false; ///< it waits for the handler to take the inbox
+    bool message_ready_ = false; ///< reading_message_ is whole, waiting for the inbox
     bool sending_ = false;       ///< a send() is writing
     bool close_started_ = false; ///< we sent (or are sending) our close frame
     bool closed_ = false;        ///< no more messages either way
