@@ -35,4 +35,5 @@ PY
 # -rss_limit_mb: the worker's buffers are bounded; a growing input must not grow memory.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$build/bin/http-connection-fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 \
+    -artifact_prefix="$build/" \
     -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -25
