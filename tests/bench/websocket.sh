@@ -14,6 +14,8 @@ mkdir -p "$out"
 for tool in "$bin/corral" "$bin/corral-ws-load"; do
     [ -x "$tool" ] || { echo "build first: cmake --build ${bin%/bin} ($tool is missing)" >&2; exit 2; }
 done
+/usr/bin/python3 -c "import uvicorn, websockets" 2>/dev/null ||
+    { echo "uvicorn is missing: apt-get install python3-uvicorn python3-websockets" >&2; exit 2; }
 duration=${DURATION:-5}
 connections=${CONNECTIONS:-64}
 idle=${IDLE:-2000}
