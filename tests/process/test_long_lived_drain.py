@@ -4,6 +4,7 @@ Last-Event-ID, whether the drain comes from a reload (HUP), a scale-down (TTOU) 
 graceful stop (TERM)."""
 
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -29,6 +30,16 @@ CLIENTS = 500  # the acceptance test's number of WebSocket connections held thro
 # Under ASan (CORRAL_SANITIZED=1) the workers are several times slower.
 SLOW = 3 if os.environ.get("CORRAL_SANITIZED") == "1" else 1
 TIMEOUT = 10.0 * SLOW  # seconds a whole phase (opening, draining, reconnecting) may take
+
+
+def http_status(port, path):
+    """The status of GET `path` on a new connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def raise_open_files_limit(test, wanted):
@@ -225,6 +236,85 @@ class OtherDrainsWithWebSockets(WebSocketDrainTestCase):
         self.assertEqual(master.wait_exit(TIMEOUT), 0)
         self.assertIn(f"Worker {worker} exited with code 0", master.log())
         self.assertNotIn("SIGKILL", master.log())
+
+
+    def test_a_worker_recycled_after_max_requests_closes_its_websockets_with_1001(self):
+        """--max-requests 10 on 1 worker: 5 WebSockets (each upgrade counts as a request),
+        then plain requests until the worker is recycled: each WebSocket gets 1001 and a
+        reconnection reaches the replacement."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--max-requests", 10)
+        master.wait_serving(port)  # one request
+        [worker] = master.wait_workers(1)
+
+        async def scenario():
+            clients = await asyncio.gather(*(connect_hello(port) for _ in range(5)))
+            self.assertEqual({hello["pid"] for _, hello in clients}, {worker})
+            closing = [asyncio.ensure_future(until_closed(ws)) for ws, _ in clients]
+            for _ in range(4):  # requests 7 to 10: the last one retires the worker
+                status = await asyncio.to_thread(http_status, port, "/")
+                self.assertEqual(status, 200)
+            outcomes = await asyncio.gather(*closing)
+            again, hello = await connect_hello(port)
+            await again.close()
+            return outcomes, hello
+
+        outcomes, hello = self.run_async(scenario(), 2 * TIMEOUT)
+        for outcome in outcomes:
+            self.assert_going_away(outcome)
+        self.assertNotEqual(hello["pid"], worker)
+        master.wait_log(f"Worker {worker} exited with code 0", TIMEOUT)
+
+
+class InFlightStreams(CorralTestCase):
+    """A streamed response that ends by itself may finish during a drain, up to
+    graceful_timeout (GET /stream?lines=N&ms=M writes a line every M ms)."""
+
+    def start_streaming(self, *args):
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", *args)
+        master.wait_serving(port)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(b"GET /stream?lines=10&ms=100 HTTP/1.1\r\nHost: test\r\n\r\n")
+        received = b""
+        while b"line 1\n" not in received:
+            chunk = sock.recv(65536)
+            self.assertTrue(chunk, f"closed after {received!r}")
+            received += chunk
+        return master, sock, received
+
+    @staticmethod
+    def read_until_closed(sock, received):
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+        return received
+
+    def test_a_graceful_stop_lets_a_stream_finish_then_the_worker_exits_0(self):
+        """TERM after the first of 10 lines (1 s in all), --graceful-timeout 30: every
+        line arrives, then the terminating chunk, then the close; the worker exits 0."""
+        master, sock, received = self.start_streaming("--graceful-timeout", 30)
+        master.send_signal(signal.SIGTERM)
+        received = self.read_until_closed(sock, received)
+        for n in range(1, 11):
+            self.assertIn(f"line {n}\n".encode(), received)
+        self.assertTrue(received.endswith(b"\r\n0\r\n\r\n"), received[-40:])
+        self.assertEqual(master.wait_exit(TIMEOUT), 0)
+        self.assertNotIn("SIGKILL", master.log())
+
+    def test_a_stream_longer_than_graceful_timeout_is_cut_at_the_timeout(self):
+        """The same with --graceful-timeout 0.3: the stream stops without its terminating
+        chunk (the client can tell it is incomplete) and the master kills the worker."""
+        master, sock, received = self.start_streaming("--graceful-timeout", 0.3)
+        master.send_signal(signal.SIGTERM)
+        received = self.read_until_closed(sock, received)
+        self.assertNotIn(b"line 10\n", received)
+        self.assertFalse(received.endswith(b"\r\n0\r\n\r\n"), received[-40:])
+        master.wait_exit(TIMEOUT)
+        self.assertIn("SIGKILL", master.log())
 
 
 class EventStream:

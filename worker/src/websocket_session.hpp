@@ -16,6 +16,7 @@
 
 #include "connection.hpp"
 #include "corral/websocket.hpp"
+#include "websocket_teardown.hpp"  // before Beast instantiates its own teardown
 
 namespace corral {
 
