@@ -5,26 +5,16 @@
 #include <set>
 #include <vector>
 
+#include "field_text.hpp"
+
 namespace corral {
 namespace {
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return out;
-}
 
 std::vector<std::string_view> split_list(std::string_view value, char separator) {
     std::vector<std::string_view> items;
     while (true) {
         auto at = value.find(separator);
-        if (auto item = trim(value.substr(0, at)); !item.empty()) items.push_back(item);
+        if (auto item = trim_whitespace(value.substr(0, at)); !item.empty()) items.push_back(item);
         if (at == std::string_view::npos) break;
         value.remove_prefix(at + 1);
     }
@@ -43,10 +33,12 @@ std::string node_address(std::string_view node) {
 std::vector<std::string> forwarded_values(std::string_view header, std::string_view key) {
     std::vector<std::string> values;
     for (auto element : split_list(header, ','))
-        for (auto pair : split_list(element, ';'))
-            if (auto equals = pair.find('='); equals != std::string_view::npos &&
-                                               lowercase(trim(pair.substr(0, equals))) == key)
-                values.push_back(std::string(trim(pair.substr(equals + 1))));
+        for (auto pair : split_list(element, ';')) {
+            auto equals = pair.find('=');
+            if (equals == std::string_view::npos) continue;
+            if (lowercase(trim_whitespace(pair.substr(0, equals))) == key)
+                values.push_back(std::string(trim_whitespace(pair.substr(equals + 1))));
+        }
     return values;
 }
 
@@ -70,7 +62,7 @@ forwarded_origin resolve_forwarded(const request::field_list& headers, std::stri
         } else if (iequals(name, "X-Forwarded-Proto")) {
             if (auto items = split_list(value, ','); !items.empty()) schemes.insert(lowercase(items.front()));
         } else if (iequals(name, "X-Forwarded-Ssl")) {
-            schemes.insert(lowercase(trim(value)) == "on" ? "https" : "http");
+            schemes.insert(lowercase(trim_whitespace(value)) == "on" ? "https" : "http");
         } else if (iequals(name, "Forwarded")) {
             if (auto protos = forwarded_values(value, "proto"); !protos.empty())
                 schemes.insert(lowercase(protos.front()));

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <vector>
 
+#include "field_text.hpp"
+
 namespace corral {
 namespace {
 
@@ -30,24 +32,12 @@ bool is_field_value(std::string_view value) {
     });
 }
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
 /// A header name against a lower-case one, without allocating (this runs per field).
 bool same_name(std::string_view name, std::string_view lower) {
     if (name.size() != lower.size()) return false;
     for (std::size_t i = 0; i < name.size(); ++i)
         if (std::tolower(static_cast<unsigned char>(name[i])) != lower[i]) return false;
     return true;
-}
-
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return out;
 }
 
 bool is_scheme(std::string_view text) {
@@ -124,7 +114,7 @@ void append_codings(framing& f, std::string_view value) {
     f.has_transfer_encoding = true;
     while (true) {
         auto comma = value.find(',');
-        f.transfer_codings.push_back(lowercase(trim(value.substr(0, comma))));
+        f.transfer_codings.push_back(lowercase(trim_whitespace(value.substr(0, comma))));
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
     }
@@ -177,7 +167,7 @@ verdict check_field_line(std::string_view line, const head_limits& limits, frami
     if (!is_field_value(value)) return reject(400, "a control character in a header value");
     if (limits.header_map == head_limits::underscore::refuse && has_underscore(name))
         return reject(400, "a header name with '_' (header_map = refuse)");
-    if (same_name(name, "content-length")) f.content_lengths.push_back(trim(value));
+    if (same_name(name, "content-length")) f.content_lengths.push_back(trim_whitespace(value));
     if (same_name(name, "host")) ++f.hosts;
     if (same_name(name, "content-type")) ++f.content_types;
     if (same_name(name, "transfer-encoding")) append_codings(f, value);

@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <string_view>
 
+#include "field_text.hpp"
+
 namespace corral {
 namespace {
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
 
 /// Calls `visit` with each comma-separated token of every `name` field.
 template <typename Visit>
@@ -20,7 +16,7 @@ void for_each_token(const request& req, std::string_view name, Visit visit) {
         std::string_view rest = value;
         while (!rest.empty()) {
             auto comma = rest.find(',');
-            auto token = trim(rest.substr(0, comma));
+            auto token = trim_whitespace(rest.substr(0, comma));
             if (!token.empty()) visit(token);
             rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
         }
@@ -62,11 +58,11 @@ upgrade_verdict check_websocket_upgrade(const request& req, const websocket_opti
         return refuse(400, "the Connection header does not list \"upgrade\"");
     auto key = req.header("sec-websocket-key");
     if (!key) return refuse(400, "Sec-WebSocket-Key is missing");
-    if (!valid_key(trim(*key)))
+    if (!valid_key(trim_whitespace(*key)))
         return refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64");
     auto version = req.header("sec-websocket-version");
     if (!version) return refuse(400, "Sec-WebSocket-Version is missing");
-    if (trim(*version) != "13")
+    if (trim_whitespace(*version) != "13")
         return refuse(426, "Sec-WebSocket-Version " + std::string(*version) +
                                " is not supported (only 13)");
     if (!req.body.empty() || req.header("transfer-encoding"))
