@@ -179,7 +179,9 @@ asio::awaitable<void> connection::serve() {
                        head.reason);
             co_return co_await reply_and_close(head.status);
         }
-        auto started = std::chrono::steady_clock::now();
+        // The clock is read only for the access log's durations (it costs 2% pipelined).
+        auto started = server_.requests_log().enabled() ? std::chrono::steady_clock::now()
+                                                        : std::chrono::steady_clock::time_point{};
         request req;
         bool keep_alive = false;
         if (!co_await read_request(head, req, keep_alive)) co_return;
