@@ -46,10 +46,18 @@ private:
     };
 
     boost::asio::awaitable<void> serve();
-    /// Reads the body and completes `req` (addresses, trailers checked); false when the
-    /// connection was answered with an error, or the client left, and must close.
+    /// The common case, without a coroutine: the whole request is in the buffer already.
+    /// False (and `req` left empty) when it is not, or is malformed: read_request then
+    /// starts again.
+    bool parse_buffered_request(const head_verdict& head, request& req, bool& keep_alive);
+    body_parser make_parser(const head_verdict& head, request& req) const;
+    /// Reads the body; false when the connection was answered with an error, or the client
+    /// left, and must close.
     boost::asio::awaitable<bool> read_request(const head_verdict& head, request& req,
                                               bool& keep_alive);
+    /// Fills in the addresses (forwarded headers resolved) and checks the trailers; what
+    /// is wrong, or "".
+    std::string complete_request(request& req) const;
     /// Runs the handler and queues (or streams) the response; false when the connection
     /// must close.
     boost::asio::awaitable<bool> respond(request& req, bool keep_alive,

@@ -70,37 +70,43 @@ const router::websocket_endpoint* router::find_websocket(request& req) const {
     return nullptr;
 }
 
-boost::asio::awaitable<response> router::dispatch(request& req) const {
+router::match router::resolve(request& req) const {
     auto path = req.path();
     std::string allowed;
     std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
-    const handler* chosen = nullptr;
     for (const auto& r : routes_) {
         if (!matches(r.segments, path, nullptr)) continue;
         if (r.method == method) {
             matches(r.segments, path, &req.path_parameters);
-            chosen = &r.h;
-            break;
+            return {&r.h, {}};
         }
         if (allowed.find(r.method) == std::string::npos)
             allowed += (allowed.empty() ? "" : ", ") + r.method;
     }
-    if (!chosen && fallback_) chosen = &fallback_;
-    if (!chosen && allowed.empty() && find_websocket(req))
-        co_return response::text("This is a WebSocket endpoint: send an upgrade request.\n", 426)
-            .header("Upgrade", "websocket")
-            .header("Connection", "Upgrade");
-    if (!chosen && allowed.empty()) co_return response::status_only(404);
-    if (!chosen) co_return response::status_only(405).header("Allow", allowed);
+    if (fallback_) return {&fallback_, {}};
+    if (allowed.empty() && find_websocket(req))
+        return {nullptr, response::text("This is a WebSocket endpoint: send an upgrade request.\n", 426)
+                             .header("Upgrade", "websocket")
+                             .header("Connection", "Upgrade")};
+    if (allowed.empty()) return {nullptr, response::status_only(404)};
+    return {nullptr, response::status_only(405).header("Allow", allowed)};
+}
+
+response router::handler_failed(const request& req, std::string_view what) {
+    log::error("Handler for {} {} failed: {}", req.method, req.path(), what);
+    return response::status_only(500);
+}
+
+boost::asio::awaitable<response> router::dispatch(request& req) const {
+    auto found = resolve(req);
+    if (!found.chosen) co_return std::move(found.answer);
     try {
-        co_return co_await (*chosen)(req);
+        co_return co_await (*found.chosen)(req);
     } catch (const std::exception& e) {
-        log::error("Handler for {} {} failed: {}", req.method, req.path(), e.what());
+        co_return handler_failed(req, e.what());
     } catch (...) {
-        log::error("Handler for {} {} failed: it threw something not derived from "
-                   "std::exception", req.method, req.path());
+        co_return handler_failed(req, "it threw something not derived from std::exception");
     }
-    co_return response::status_only(500);
 }
 
 }  // namespace corral
