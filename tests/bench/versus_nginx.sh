@@ -8,11 +8,14 @@ compare=../shared/bench/compare.sh
 [ -x "$compare" ] || { echo "versus_nginx: $compare is not there (the team kit)" >&2; exit 2; }
 export DURATION=${DURATION:-6}
 results=$(mktemp)
+corral='corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS'
 for run in 1 2 3; do
     for scenario in plaintext pipelined close; do
-        "$compare" --workers 1 --scenario "$scenario" nginx \
-            'corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS' |
-            grep '^RESULT' >>"$results"
+        # The order alternates: the machine's speed drifts within a run, and whichever
+        # server went second would always meet the drift.
+        if [ "$run" = 2 ]; then servers=("$corral" nginx); else servers=(nginx "$corral"); fi
+        "$compare" --workers 1 --scenario "$scenario" "${servers[@]}" |
+            grep '^RESULT' | tee -a "$results"
     done
 done
 python3 - "$results" <<'PY'
