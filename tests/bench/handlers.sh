@@ -66,7 +66,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8
 set logscale y
 set ylabel "requests/s (log)"
-set key top right
+set key top right autotitle columnhead
 plot "$out/handlers.tsv" using 3:xtic(1) title "corral", "" using 4 title "FastAPI"
 GP
     echo "chart: $out/handlers.png"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # corral beside nginx with ../shared/bench/compare.sh, one worker pinned, each scenario
 # run 3 times; prints the median req/s, p99 and kreq/cpu of each server and the ratios.
-#   tests/bench/versus_nginx.sh            (build-release first; DURATION=6 by default)
+#   tests/bench/versus_nginx.sh [OUT_DIR]  (build-release first; DURATION=6 by default)
+# Writes OUT_DIR/versus_nginx.tsv (default build-release/bench) and, with gnuplot, a chart
+# of the requests per CPU-second: OUT_DIR/versus_nginx.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 compare=../shared/bench/compare.sh
 [ -x "$compare" ] || { echo "versus_nginx: $compare is not there (the team kit)" >&2; exit 2; }
 export DURATION=${DURATION:-6}
+out=${1:-build-release/bench}
+mkdir -p "$out"
 results=$(mktemp)
 corral='corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS'
 for run in 1 2 3; do
@@ -18,7 +22,7 @@ for run in 1 2 3; do
             grep '^RESULT' | tee -a "$results"
     done
 done
-python3 - "$results" <<'PY'
+python3 - "$results" "$out/versus_nginx.tsv" <<'PY'
 import re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -39,5 +43,25 @@ for scenario in ("plaintext", "pipelined", "close"):
     ck = statistics.median(r[2] for r in rows[(scenario, "corral")])
     nk = statistics.median(r[2] for r in rows[(scenario, "nginx")])
     print(f"RATIO {scenario}: req/s {c / n:.2f}x nginx, kreq/cpu {ck / nk:.2f}x nginx")
+with open(sys.argv[2], "w") as tsv:
+    tsv.write("scenario\tnginx_kreq_per_cpu_s\tcorral_kreq_per_cpu_s\n")
+    for scenario in ("plaintext", "pipelined", "close"):
+        nk = statistics.median(r[2] for r in rows[(scenario, "nginx")])
+        ck = statistics.median(r[2] for r in rows[(scenario, "corral")])
+        tsv.write(f"{scenario}\t{nk:.1f}\t{ck:.1f}\n")
 PY
 rm -f "$results"
+if command -v gnuplot >/dev/null; then
+    gnuplot <<GP
+set terminal png size 800,450
+set output "$out/versus_nginx.png"
+set title "Requests per CPU-second (thousands), one worker pinned, median of 3"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8
+set logscale y
+set ylabel "kreq per CPU-second (log)"
+set key top right autotitle columnhead
+plot "$out/versus_nginx.tsv" using 2:xtic(1) title "nginx", "" using 3 title "corral"
+GP
+fi
