@@ -395,7 +395,7 @@ void connection::make_room() {
 asio::awaitable<bool> connection::flush() {
     // Not a synchronous write_some first (NOTES.md's last step): tried twice, it made wrk
     // see a read error now and then while workers recycled under load (test_recycling: 3
-    // runs in 21 against 0 in 8 without it). The error is an end of stream where wrk
+    // runs in 29 against 0 in 8 without it). The error is an end of stream where wrk
     // expected a response, with no reset on the wire (tcpdump); the cause is still to be
     // found, and losing a request on a recycle is not allowed.
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(output_), use_tuple);
