@@ -21,10 +21,7 @@ namespace {
 namespace asio = boost::asio;
 using generic_stream = asio::generic::stream_protocol;
 
-std::string peer_address(const generic_stream::socket& socket) {
-    boost::system::error_code ec;
-    auto endpoint = socket.remote_endpoint(ec);
-    if (ec) return "-";
+std::string peer_address(const generic_stream::endpoint& endpoint) {
     char text[INET6_ADDRSTRLEN] = "-";
     const auto* address = endpoint.data();
     if (address->sa_family == AF_INET)
@@ -72,9 +69,10 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
         while (live_.size() >= limits_.max_connections && !draining_)
             co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (draining_) co_return;
-        auto [ec, socket] = co_await listener.async_accept(asio::as_tuple(asio::use_awaitable));
+        generic_stream::endpoint peer;  // from accept() itself: no getpeername() per connection
+        auto [ec, socket] = co_await listener.async_accept(peer, asio::as_tuple(asio::use_awaitable));
         if (!ec) {
-            serve(std::move(socket));  // even if a drain began meanwhile: it is ours now
+            serve(std::move(socket), peer);  // even if a drain began meanwhile: it is ours now
             continue;
         }
         if (ec == asio::error::operation_aborted || draining_) co_return;
@@ -87,11 +85,17 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
 
 void server::serve(generic_stream::socket socket) {
     boost::system::error_code ec;
-    if (socket.local_endpoint(ec).data()->sa_family != AF_UNIX) {
+    auto peer = socket.remote_endpoint(ec);
+    serve(std::move(socket), ec ? generic_stream::endpoint{} : peer);
+}
+
+void server::serve(generic_stream::socket socket, const generic_stream::endpoint& peer) {
+    auto family = peer.data()->sa_family;  // the listener's: a unix socket's peer is AF_UNIX too
+    if (family == AF_INET || family == AF_INET6) {
         int on = 1;  // a response is written whole: never wait to coalesce it (Nagle)
         ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     }
-    auto remote = peer_address(socket);
+    auto remote = peer_address(peer);
     auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
     asio::co_spawn(io_, connection::run(std::move(c)), asio::detached);
 }
@@ -101,8 +105,9 @@ void server::accept_queued(acceptor& listener) {
     listener.non_blocking(true, ec);
     while (!ec) {
         generic_stream::socket socket(io_);
-        listener.accept(socket, ec);  // until the queue is empty (EAGAIN)
-        if (!ec) serve(std::move(socket));
+        generic_stream::endpoint peer;
+        listener.accept(socket, peer, ec);  // until the queue is empty (EAGAIN)
+        if (!ec) serve(std::move(socket), peer);
     }
 }
 

@@ -54,6 +54,9 @@ public:
 
     /// Serves one connected socket (from an accept loop, or a fuzzer's socket pair).
     void serve(boost::asio::generic::stream_protocol::socket socket);
+    /// The same with the peer's address as accept() gave it.
+    void serve(boost::asio::generic::stream_protocol::socket socket,
+               const boost::asio::generic::stream_protocol::endpoint& peer);
 
     bool draining() const { return draining_; }
     std::uint64_t requests() const { return requests_; }
