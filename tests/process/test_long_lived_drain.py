@@ -425,12 +425,18 @@ class ReloadWithEventStreams(CorralTestCase):
         self.assertEqual({data["pid"] for _, data in events}, {pid})
 
         generations = []
-        for _ in range(3):
+        for _ in range(4):
             last = events[-1][0]
             stream = EventStream(port, "interval_ms=50", last_event_id=last)
             self.addCleanup(stream.close)
             self.assertEqual(stream.status, 200)
-            number, data = stream.next_event()
+            first_event = stream.next_event()
+            if first_event is None:
+                # The other old worker took the reconnection and began draining before its
+                # first event: an empty, cleanly ended stream. EventSource reconnects.
+                generations.append(1)
+                continue
+            number, data = first_event
             self.assertEqual(number, last + 1, "Last-Event-ID was not continued")
             events.append((number, data))
             # An old worker may exit as soon as this stream ends: tell by pid, not /proc.
