@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <system_error>
 
 #include "shared/log.hpp"
@@ -39,10 +41,25 @@ int bind_abstract_socket(const std::string& address) {
     return fd;
 }
 
+/// The pid namespace's inode ("4026531836"), or "0" when /proc cannot tell: abstract
+/// socket names are shared by every pid namespace on one network namespace, so two
+/// masters with the same pid (each PID 1 of its container, two containers of one pod)
+/// must not pick the same name. It stays the same across an exec (USR2), as the pid does.
+std::string pid_namespace_id() {
+    char target[64] = {};
+    auto length = ::readlink("/proc/self/ns/pid", target, sizeof target - 1);
+    std::string_view link(target, length > 0 ? static_cast<std::size_t>(length) : 0);
+    auto open = link.find('['), close = link.find(']');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+        return "0";
+    return std::string(link.substr(open + 1, close - open - 1));
+}
+
 }  // namespace
 
 notify_receiver::notify_receiver(boost::asio::io_context& io)
-    : socket_(io), address_("@corral/" + std::to_string(::getpid()) + "/notify") {
+    : socket_(io),
+      address_("@corral/" + pid_namespace_id() + "/" + std::to_string(::getpid()) + "/notify") {
     socket_.assign(boost::asio::local::datagram_protocol(), bind_abstract_socket(address_));
 }
 

@@ -17,7 +17,7 @@ class notify_receiver {
 public:
     using handler = std::function<void(pid_t sender, std::string_view message)>;
 
-    /// Binds `@corral/<pid>/notify`; throws std::system_error naming the call.
+    /// Binds `@corral/<pid namespace>/<pid>/notify`; throws std::system_error naming the call.
     explicit notify_receiver(boost::asio::io_context& io);
 
     /// The NOTIFY_SOCKET value for workers.

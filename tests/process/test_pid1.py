@@ -103,6 +103,18 @@ class CorralAsPidOne(CorralTestCase):
 
         return wait_until(worker, 5.0, "corral's worker")
 
+    def test_two_masters_that_are_both_pid_1_run_side_by_side(self):
+        """Two corrals, each PID 1 of its own PID namespace on the same network namespace
+        (two containers of one pod): both start and serve. Their notify sockets would
+        clash if the name held only the pid (abstract names are per network namespace)."""
+        first, _ = self.start_as_pid_one()
+        first_port = self.port
+        second, _ = self.start_as_pid_one()
+        for master, port in ((first, first_port), (second, self.port)):
+            master.assert_running()
+            status, body, _ = master.wait_serving(port)
+            self.assertEqual((status, body), (200, GREETING))
+
     def test_orphans_reparented_to_corral_are_reaped(self):
         """The orphan sleeps become corral's children; the one that exits and the one
         killed with -9 disappear: no zombie is left whose parent is corral."""

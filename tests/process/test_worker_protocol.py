@@ -8,6 +8,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
 from harness import CorralTestCase, free_port, wait_until
 
+
+def notify_socket_of(pid):
+    """The NOTIFY_SOCKET a master with `pid` gives its workers: its pid namespace's inode
+    in the name, so that masters with the same pid in two containers cannot collide."""
+    namespace = os.readlink(f"/proc/{pid}/ns/pid")  # "pid:[4026531836]"
+    return f"@corral/{namespace[5:-1]}/{pid}/notify"
+
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol_probe.py")
 
 
@@ -41,7 +48,7 @@ class WorkerProtocol(CorralTestCase):
         self.assertEqual(environment["LISTEN_PID"], str(record["pid"]))
         self.assertEqual(environment["WATCHDOG_PID"], str(record["pid"]))
         self.assertEqual(environment["WATCHDOG_USEC"], "7000000")
-        self.assertEqual(environment["NOTIFY_SOCKET"], f"@corral/{master.pid}/notify")
+        self.assertEqual(environment["NOTIFY_SOCKET"], notify_socket_of(master.pid))
         self.assertEqual(environment["CORRAL_GENERATION"], "1")
 
     def test_the_config_env_and_worker_settings_reach_the_worker(self):
@@ -63,7 +70,7 @@ class WorkerProtocol(CorralTestCase):
         wait_until(lambda: os.path.exists(output), 5.0, "the probe worker to write its record")
         with open(output) as file:
             environment = json.load(file)["environment"]
-        self.assertEqual(environment["NOTIFY_SOCKET"], f"@corral/{master.pid}/notify")
+        self.assertEqual(environment["NOTIFY_SOCKET"], notify_socket_of(master.pid))
         self.assertNotEqual(environment["LISTEN_FDNAMES"], "from-systemd")
 
     def test_worker_output_goes_to_the_masters_error_log(self):
