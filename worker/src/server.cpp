@@ -97,6 +97,9 @@ void server::serve(generic_stream::socket socket, const generic_stream::endpoint
     }
     auto remote = peer_address(peer);
     auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
+    // Counted from now, not from when its coroutine first runs: a drain that begins in
+    // between must wait for it, not exit and drop a connection nobody answered.
+    attach(c.get());
     asio::co_spawn(io_, connection::run(std::move(c)), asio::detached);
 }
 
