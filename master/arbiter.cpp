@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <cstring>
+#include <set>
 #include <system_error>
 
 #include "master/exit_description.hpp"
@@ -25,6 +26,11 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto tick_interval = 100ms;
+/// A retiring worker that is the last one on its accept shard keeps accepting for at least
+/// this long after new connections stop going there (handshakes under way still land in
+/// its queue), and at most shard_handover_limit.
+constexpr auto shard_handover_settle = 50ms;
+constexpr seconds_f shard_handover_limit{2};
 constexpr auto quick_stop_grace = 500ms;  // QUIT, then SIGKILL: the master exits within 1 s
 constexpr auto recycle_check_interval = 1s;
 
@@ -53,11 +59,11 @@ supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
     return std::chrono::duration_cast<supervision_clock::duration>(seconds);
 }
 
-socket_file_options socket_files(const config& cfg) {
-    socket_file_options options{static_cast<unsigned>(cfg.socket_mode), -1, -1};
+bind_options listener_options(const config& cfg) {
+    bind_options options{cfg.backlog, cfg.reuse_port, {static_cast<unsigned>(cfg.socket_mode), -1, -1}};
     if (auto owner = resolve_owner(cfg.socket_owner)) {
-        options.uid = owner->uid;
-        options.gid = owner->gid;
+        options.socket_files.uid = owner->uid;
+        options.socket_files.gid = owner->gid;
     }
     return options;
 }
@@ -117,16 +123,16 @@ void arbiter::start() {
         log::info("Using {} socket(s) from the service manager (LISTEN_FDS); `bind` is ignored",
                   activated.size());
     } else {
-        spec.listeners = listener_set::bind_all(spec.cfg.bind, spec.cfg.backlog, nullptr,
-                                                upgraded ? &upgraded->listeners : nullptr,
-                                                socket_files(spec.cfg));
+        spec.listeners = listener_set::bind_all(spec.cfg.bind, listener_options(spec.cfg), nullptr,
+                                                upgraded ? &upgraded->listeners : nullptr);
     }
     for (const auto& item : spec.listeners.items()) {
         if (socket_activated_)
             log::info("Listening at: {} (fd {}, named \"{}\" by the service manager)",
                       item->address.display(), item->fd, item->name);
         else
-            log::info("Listening at: {} (fd {})", item->address.display(), item->fd);
+            log::info("Listening at: {} (fd {}){}", item->address.display(), item->fd,
+                      item->shards ? ", an accept shard per worker" : "");
     }
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     notify_ = std::make_unique<notify_receiver>(io_);
@@ -156,10 +162,12 @@ void arbiter::start() {
 }
 
 void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
-    for (const auto& [text, fd] : state.listeners) {
+    for (const auto& [text, kept] : state.listeners) {
         const auto& used = target_spec().listeners.items();
-        if (std::none_of(used.begin(), used.end(), [fd](const auto& l) { return l->fd == fd; }))
-            ::close(fd);  // no longer in the configuration
+        if (std::none_of(used.begin(), used.end(), [&](const auto& l) { return l->fd == kept.fd; })) {
+            ::close(kept.fd);  // no longer in the configuration
+            for (int shard : kept.shards) ::close(shard);
+        }
     }
     auto now = supervision_clock::now();
     for (const auto& adopted : state.workers) {
@@ -168,6 +176,7 @@ void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
         slot.generation = adopted.generation;
         slot.state = adopted.ready ? worker_state::ready : worker_state::booting;
         slot.spawned_at = now - to_duration(seconds_f{adopted.age_seconds});
+        slot.shard = adopted.shard;
         workers_.push_back(slot);
     }
     any_worker_booted_ = true;
@@ -198,14 +207,19 @@ std::string arbiter::start_upgrade() {
     upgrade_state state{last_generation_, target_.generation, target_.count, {}, {}};
     std::vector<int> keep;
     for (const auto& item : target_spec().listeners.items()) {
-        state.listeners[item->address.text] = item->fd;
+        auto& kept = state.listeners[item->address.text];
+        kept.fd = item->fd;
+        if (item->shards) kept.shards = item->shards->extra_fds();
         keep.push_back(item->fd);
+        keep.insert(keep.end(), kept.shards.begin(), kept.shards.end());
     }
     auto now = supervision_clock::now();
-    for (const auto& slot : workers_)
+    for (auto& slot : workers_) {
+        if (slot.handover_since) hand_over(slot, "the master is upgrading");  // not adopted
         if (!slot.draining())
             state.workers.push_back({slot.pid, slot.generation, slot.state == worker_state::ready,
-                                     seconds_f(now - slot.spawned_at).count()});
+                                     seconds_f(now - slot.spawned_at).count(), slot.shard});
+    }
     std::vector<std::string> environment;
     for (const auto& [key, value] : sources_.environment) environment.push_back(key + "=" + value);
     environment.push_back(std::string(upgrade_state_variable) + "=" + encode_upgrade_state(state));
@@ -257,6 +271,7 @@ void arbiter::do_tick() {
     tick_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         reap_workers();  // a SIGCHLD can be merged with one already being handled
+        hand_over_shards();
         murder_workers();
         recycle_workers();
         manage_workers();
@@ -336,9 +351,9 @@ std::string arbiter::start_reload() {
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
         next.run_as = resolve_credentials(next.cfg.user, next.cfg.group);
         next.listeners = socket_activated_ ? current.listeners
-                                           : listener_set::bind_all(next.cfg.bind, next.cfg.backlog,
-                                                                    &current.listeners, nullptr,
-                                                                    socket_files(next.cfg));
+                                           : listener_set::bind_all(next.cfg.bind,
+                                                                    listener_options(next.cfg),
+                                                                    &current.listeners);
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;
@@ -673,6 +688,51 @@ void arbiter::manage_workers() {
     }
     finish_reload_if_done();
     if (!plan.retire.empty()) forget_unused_generations();
+    route_connections();
+}
+
+void arbiter::route_connections() {
+    std::map<accept_shards*, std::set<int>> users;  // a sharded listener -> generations using it
+    for (const auto& [number, spec] : generations_)
+        for (const auto& item : spec.listeners.items())
+            if (item->shards) users[item->shards.get()].insert(number);
+    for (auto& [shards, generations] : users)
+        shards->route(shards_to_route(workers_, target_.count, [&](const worker_slot& slot) {
+            return generations.count(slot.generation) > 0;
+        }));
+}
+
+bool arbiter::serves_shard_alone(const worker_slot& retiring) const {
+    const auto& listeners = generations_.at(retiring.generation).listeners.items();
+    if (std::none_of(listeners.begin(), listeners.end(), [](const auto& l) { return l->shards; }))
+        return false;
+    return std::none_of(workers_.begin(), workers_.end(), [&](const worker_slot& other) {
+        return &other != &retiring && other.shard == retiring.shard &&
+               other.state == worker_state::ready;
+    });
+}
+
+void arbiter::hand_over_shards() {
+    auto now = supervision_clock::now();
+    for (auto& slot : workers_) {
+        if (!slot.handover_since || now - *slot.handover_since < shard_handover_settle) continue;
+        int queued = 0;
+        for (const auto& item : generations_.at(slot.generation).listeners.items())
+            if (item->shards) queued += item->shards->queued(slot.shard);
+        if (queued == 0) {
+            hand_over(slot, "");
+        } else if (now - *slot.handover_since >= to_duration(shard_handover_limit)) {
+            hand_over(slot, fmt::format("{} still queued on its accept shard after {:.0f} s; they "
+                                        "wait for the shard's next worker",
+                                        count_of(queued, "connection"), shard_handover_limit.count()));
+        }
+    }
+}
+
+void arbiter::hand_over(worker_slot& slot, const std::string& early) {
+    if (!early.empty()) log::warning("Stopping worker {} now: {}", slot.pid, early);
+    slot.handover_since.reset();
+    signal_worker(slot, SIGTERM);
 }
 
 void arbiter::spawn_worker() {
@@ -681,6 +741,7 @@ void arbiter::spawn_worker() {
     slot.generation = target_.generation;
     slot.spawned_at = supervision_clock::now();
     slot.first_generation = !any_worker_booted_ && first_generation_spawned_ < spec.cfg.workers;
+    slot.shard = choose_shard(workers_, target_);
     if (spec.cfg.max_requests > 0)
         slot.request_limit = static_cast<std::uint64_t>(spec.cfg.max_requests) +
                              std::uniform_int_distribution<std::uint64_t>(
@@ -688,7 +749,9 @@ void arbiter::spawn_worker() {
     auto environment = worker_environment(sources_.environment, spec.cfg, spec.listeners,
                                           notify_->address(), slot.generation, slot.request_limit);
     try {
-        slot.pid = spawn_worker_process(io_, spec.command, spec.listeners, std::move(environment),
+        std::vector<int> listen_fds;
+        for (const auto& item : spec.listeners.items()) listen_fds.push_back(item->fd_for_shard(slot.shard));
+        slot.pid = spawn_worker_process(io_, spec.command, listen_fds, std::move(environment),
                                         log::descriptor(), spec.run_as);
     } catch (const std::system_error& e) {
         if (!any_worker_booted_) {  // it will not get better by itself: say so and stop
@@ -710,6 +773,13 @@ void arbiter::retire_worker(worker_slot& slot) {
               slot.replace_reason.empty() ? "" : ", ", slot.replace_reason);
     slot.state = worker_state::draining;
     slot.draining_since = supervision_clock::now();
+    if (serves_shard_alone(slot)) {
+        // New connections go elsewhere from now on; it accepts what its shard still holds,
+        // then hand_over_shards() tells it to stop.
+        slot.handover_since = slot.draining_since;
+        route_connections();
+        return;
+    }
     signal_worker(slot, SIGTERM);
 }
 
@@ -732,6 +802,7 @@ void arbiter::begin_stop(phase how, int exit_status) {
     stop_deadline_ = now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
     for (auto& slot : workers_) {
         slot.state = worker_state::draining;
+        slot.handover_since.reset();  // every worker serves its shard's queue, then stops
         if (!slot.draining_since) slot.draining_since = now;
         if (quick) {
             signal_worker(slot, SIGQUIT);

@@ -91,6 +91,15 @@ private:
     void manage_workers();
     void spawn_worker();
     void retire_worker(worker_slot& slot);
+    /// Sends new connections of each sharded listener to the shards with a ready worker.
+    void route_connections();
+    /// Whether a worker is the last ready one on its accept shard, which would be left
+    /// with a queue nobody accepts from if it stopped now.
+    bool serves_shard_alone(const worker_slot& retiring) const;
+    /// TERM to each retiring worker whose shard queue is empty (or that waited too long).
+    void hand_over_shards();
+    /// `early`: why TERM comes before the queue is empty; "" = it is empty.
+    void hand_over(worker_slot& slot, const std::string& early);
     void signal_worker(worker_slot& slot, int signal_number);
     void note_boot_failure(const worker_slot& slot, int wait_status);
     /// Starts a reload; returns why it could not start ("" when it did).

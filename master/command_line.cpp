@@ -73,7 +73,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
     result.sources.environment = current_environment();
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (std::holds_alternative<bool config::*>(values[i].first->field) && options[i]->count())
-            values[i].second = {"true"};
+            values[i].second = {options[i]->as<bool>() ? "true" : "false"};  // --no-x: false
         if (!values[i].second.empty())
             result.sources.command_line.push_back(
                 {std::string(values[i].first->name), options[i]->get_name(), values[i].second});

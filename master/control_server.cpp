@@ -65,7 +65,7 @@ control_server::control_server(asio::io_context& io, const std::string& path, ha
     : path_(path), acceptor_(io), on_request_(std::move(on_request)) {
     mode_t previous = ::umask(0177);  // the socket file is created 0600
     try {
-        socket_file_ = listener_set::bind_all({"unix:" + path}, 16);
+        socket_file_ = listener_set::bind_all({"unix:" + path}, bind_options{.backlog = 16});
     } catch (...) {
         ::umask(previous);
         throw;

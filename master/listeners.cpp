@@ -38,7 +38,7 @@ void set_option(int fd, int level, int option, const bind_address& address) {
     if (::setsockopt(fd, level, option, &on, sizeof on) != 0) fail("setsockopt()", address);
 }
 
-int bind_tcp(const bind_address& address, int backlog) {
+int bind_tcp(const bind_address& address, int backlog, bool reuse_port) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -54,9 +54,28 @@ int bind_tcp(const bind_address& address, int backlog) {
     set_option(socket_fd.fd, SOL_SOCKET, SO_REUSEADDR, address);
     // Lets 0.0.0.0:P and [::]:P be bound side by side.
     if (found->ai_family == AF_INET6) set_option(socket_fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, address);
+    // Bound without SO_REUSEPORT, so a port that another process holds is still "in use".
     if (::bind(socket_fd.fd, found->ai_addr, found->ai_addrlen) != 0) fail("bind()", address);
+    if (reuse_port && !enable_reuse_port(socket_fd.fd)) fail("setsockopt(SO_REUSEPORT)", address);
     if (::listen(socket_fd.fd, backlog) != 0) fail("listen()", address);
     return socket_fd.release();
+}
+
+/// Whether a listening socket has SO_REUSEPORT: only then can shards join it.
+bool has_reuse_port(int fd) {
+    int on = 0;
+    socklen_t length = sizeof on;
+    return ::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &length) == 0 && on;
+}
+
+std::shared_ptr<const listener> tcp_listener(const bind_address& address, int fd,
+                                             const bind_options& options,
+                                             std::vector<int> inherited_shards = {}) {
+    auto made = std::make_shared<listener>(address, fd, false);
+    if (!inherited_shards.empty() || (options.reuse_port && has_reuse_port(fd)))
+        made->shards = std::make_shared<accept_shards>(fd, options.backlog, address.display(),
+                                                       std::move(inherited_shards));
+    return made;
 }
 
 sockaddr_un unix_address(const bind_address& address) {
@@ -145,10 +164,9 @@ listener::~listener() {
     if (fd >= 0) ::close(fd);
 }
 
-listener_set listener_set::bind_all(const std::vector<std::string>& addresses, int backlog,
-                                    const listener_set* current,
-                                    const std::map<std::string, int>* inherited,
-                                    socket_file_options socket_files) {
+listener_set listener_set::bind_all(const std::vector<std::string>& addresses,
+                                    const bind_options& options, const listener_set* current,
+                                    const std::map<std::string, inherited_listener>* inherited) {
     listener_set set;
     for (const auto& text : addresses) {
         std::shared_ptr<const listener> reused;
@@ -161,20 +179,24 @@ listener_set listener_set::bind_all(const std::vector<std::string>& addresses, i
         }
         auto address = parse_bind_address(text);
         if (inherited && inherited->count(text)) {
-            int fd = inherited->at(text);
-            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-            set.listeners_.push_back(std::make_shared<listener>(
-                address, fd, address.type == bind_address::kind::unix_path));
+            const auto& kept = inherited->at(text);
+            ::fcntl(kept.fd, F_SETFD, FD_CLOEXEC);
+            for (int shard : kept.shards) ::fcntl(shard, F_SETFD, FD_CLOEXEC);
+            if (address.type == bind_address::kind::tcp)
+                set.listeners_.push_back(tcp_listener(address, kept.fd, options, kept.shards));
+            else
+                set.listeners_.push_back(std::make_shared<listener>(
+                    address, kept.fd, address.type == bind_address::kind::unix_path));
             continue;
         }
         switch (address.type) {
             case bind_address::kind::tcp:
-                set.listeners_.push_back(
-                    std::make_shared<listener>(address, bind_tcp(address, backlog), false));
+                set.listeners_.push_back(tcp_listener(
+                    address, bind_tcp(address, options.backlog, options.reuse_port), options));
                 break;
             case bind_address::kind::unix_path:
-                set.listeners_.push_back(
-                    std::make_shared<listener>(address, bind_unix(address, backlog, socket_files), true));
+                set.listeners_.push_back(std::make_shared<listener>(
+                    address, bind_unix(address, options.backlog, options.socket_files), true));
                 break;
             case bind_address::kind::inherited_fd:
                 set.listeners_.push_back(

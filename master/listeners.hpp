@@ -1,12 +1,15 @@
 #pragma once
 // The listening sockets, bound by the master before any worker exists and handed to every
-// worker as fds 3.. . The master never accepts on them; it only keeps them open.
+// worker as fds 3.. . The master never accepts on them; it only keeps them open. A TCP
+// listener that corral binds itself is split into accept shards (accept_shards.hpp), one
+// socket per worker slot, unless `reuse_port` is off.
 
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "master/accept_shards.hpp"
 #include "shared/bind_address.hpp"
 
 namespace corral {
@@ -18,6 +21,11 @@ struct listener {
     int fd = -1;
     std::string name{};             ///< its LISTEN_FDNAMES entry
     bool owns_socket_file = false;  ///< a unix socket file we created and remove at close
+    /// One socket per worker slot, shard 0 being `fd`; null = every worker shares `fd`.
+    std::shared_ptr<accept_shards> shards{};
+
+    /// The socket worker slot `shard` gets.
+    int fd_for_shard(int shard) const { return shards ? shards->fd(shard) : fd; }
 
     /// `fd_name` "" = made from the address.
     listener(bind_address where, int descriptor, bool created_file, std::string fd_name = "");
@@ -34,19 +42,31 @@ struct socket_file_options {
     long gid = -1;
 };
 
+/// How bind_all makes the sockets it has to create.
+struct bind_options {
+    int backlog = 2048;
+    bool reuse_port = true;  ///< split TCP listeners into accept shards
+    socket_file_options socket_files{};
+};
+
+/// A listener kept open across a binary upgrade: its descriptor and its shards 1.. .
+struct inherited_listener {
+    int fd = -1;
+    std::vector<int> shards{};
+};
+
 /// The listeners of one worker generation. A reload builds a new set that shares every
 /// unchanged listener with the old one, so a socket that a live generation still uses is
 /// never closed and its queue of connections is never dropped.
 class listener_set {
 public:
     /// Binds and listens on each address, reusing the listeners of `current` whose address
-    /// is written the same, and adopting the descriptors in `inherited` (bind text -> fd,
+    /// is written the same, and adopting the descriptors in `inherited` (by bind text,
     /// from a binary upgrade); throws std::system_error or std::runtime_error naming the
     /// call and the address. Unix socket files are replaced only when nothing answers.
-    static listener_set bind_all(const std::vector<std::string>& addresses, int backlog,
+    static listener_set bind_all(const std::vector<std::string>& addresses, const bind_options& options,
                                  const listener_set* current = nullptr,
-                                 const std::map<std::string, int>* inherited = nullptr,
-                                 socket_file_options socket_files = {});
+                                 const std::map<std::string, inherited_listener>* inherited = nullptr);
 
     /// Takes over sockets passed by the service manager (socket activation), keeping the
     /// names it gave them (LISTEN_FDNAMES).

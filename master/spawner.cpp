@@ -178,11 +178,11 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
 }
 
 pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
-                           const listener_set& listeners, std::vector<std::string> environment,
+                           const std::vector<int>& listen_fds, std::vector<std::string> environment,
                            int log_fd, const std::optional<credentials>& run_as) {
     worker_setup setup;
     setup.run_as = run_as;
-    for (const auto& item : listeners.items()) setup.listen_fds.push_back(item->fd);
+    setup.listen_fds = listen_fds;
     setup.environment = std::move(environment);
     boost::system::error_code ec;
     bp::default_process_launcher launch;

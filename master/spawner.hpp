@@ -43,7 +43,7 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
 /// /dev/null and stdout/stderr on `log_fd`, as `run_as` when given; returns its pid. Throws
 /// std::system_error when the program cannot be executed. The caller reaps it (waitpid).
 pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& command,
-                           const listener_set& listeners, std::vector<std::string> environment,
+                           const std::vector<int>& listen_fds, std::vector<std::string> environment,
                            int log_fd, const std::optional<credentials>& run_as);
 
 }  // namespace corral

@@ -1,8 +1,5 @@
 #include "master/status_report.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/json/array.hpp>
@@ -36,7 +33,8 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
                                {"state", to_string(slot.state)},
                                {"age_seconds", seconds_between(slot.spawned_at, now)},
                                {"requests", slot.requests},
-                               {"connections", slot.connections}};
+                               {"connections", slot.connections},
+                               {"shard", slot.shard}};
     worker["heartbeat_age_seconds"] =
         slot.last_heartbeat ? boost::json::value(seconds_between(*slot.last_heartbeat, now))
                             : boost::json::value(nullptr);
@@ -46,14 +44,22 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
     return worker;
 }
 
-}  // namespace
-
-long accept_queue_length(int listener_fd) {
-    tcp_info info{};
-    socklen_t length = sizeof info;
-    if (::getsockopt(listener_fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
-    return static_cast<long>(info.tcpi_unacked);  // on a listener: its accept queue
+/// Waiting in the listener's queue, or in the queues of all its shards.
+long queued_connections(const listener& item) {
+    if (!item.shards) return accept_queue_length(item.fd);
+    long queued = 0;
+    for (int shard = 0; shard < item.shards->count(); ++shard) queued += item.shards->queued(shard);
+    return queued;
 }
+
+/// "3 accept shards, " when the listener is sharded; older masters do not say.
+std::string shards_text(const boost::json::object& listener) {
+    const auto* shards = listener.if_contains("accept_shards");
+    long count = shards ? shards->to_number<long>() : 0;
+    return count > 0 ? count_of(count, "accept shard") + ", " : "";
+}
+
+}  // namespace
 
 boost::json::object status_object(const supervision_snapshot& snapshot) {
     boost::json::array listeners, workers;
@@ -61,7 +67,8 @@ boost::json::object status_object(const supervision_snapshot& snapshot) {
         listeners.push_back({{"address", item->address.display()},
                              {"fd", item->fd},
                              {"name", item->name},
-                             {"queued", accept_queue_length(item->fd)}});
+                             {"accept_shards", item->shards ? item->shards->count() : 0},
+                             {"queued", queued_connections(*item)}});
     std::uint64_t requests = 0, connections = 0;
     int ready = 0;
     for (const auto& slot : snapshot.workers) {
@@ -91,9 +98,9 @@ std::string format_status(const boost::json::object& status) {
         human_duration(status.at("uptime_seconds").to_number<double>()),
         status.at("generation").to_number<long>(), status.at("target_workers").to_number<long>());
     for (const auto& item : status.at("listeners").as_array())
-        out += fmt::format("listening at {} (fd {}, {} queued)\n",
+        out += fmt::format("listening at {} (fd {}, {}{} queued)\n",
                            item.at("address").as_string().c_str(), item.at("fd").to_number<long>(),
-                           item.at("queued").to_number<long>());
+                           shards_text(item.as_object()), item.at("queued").to_number<long>());
     out += fmt::format("{:>8} {:>4} {:<9} {:>8} {:>10} {:>6} {:>10} {:>10}\n", "PID", "GEN",
                        "STATE", "AGE", "REQUESTS", "CONNS", "HEARTBEAT", "MEMORY");
     for (const auto& value : status.at("workers").as_array()) {
@@ -159,7 +166,7 @@ std::string metrics_text(const supervision_snapshot& snapshot) {
     family("corral_listener_queue_length", "gauge", "Connections waiting in each listener's accept queue.");
     for (const auto& item : snapshot.listeners.items())
         out += fmt::format("corral_listener_queue_length{{listener=\"{}\"}} {}\n", item->name,
-                           accept_queue_length(item->fd));
+                           queued_connections(*item));
     return out;
 }
 

@@ -40,7 +40,4 @@ std::string format_status(const boost::json::object& status);
 /// Prometheus text exposition format (version 0.0.4).
 std::string metrics_text(const supervision_snapshot& snapshot);
 
-/// Connections waiting in a listener's accept queue (TCP_INFO), or -1 when unknown.
-long accept_queue_length(int listener_fd);
-
 }  // namespace corral

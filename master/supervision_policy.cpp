@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <set>
 
 namespace corral {
 
@@ -23,11 +25,15 @@ bool is_outdated(const worker_slot& slot, const supervision_target& target) {
 namespace {
 
 /// Booting before ready, then oldest first: the order in which workers are retired.
-void sort_for_retirement(std::vector<const worker_slot*>& slots) {
-    std::sort(slots.begin(), slots.end(), [](const worker_slot* a, const worker_slot* b) {
+/// Booting ones first, then those whose accept shard a ready replacement already serves
+/// (`served`), then the oldest.
+void sort_for_retirement(std::vector<const worker_slot*>& slots, const std::set<int>& served) {
+    std::sort(slots.begin(), slots.end(), [&](const worker_slot* a, const worker_slot* b) {
         bool a_booting = a->state == worker_state::booting;
         bool b_booting = b->state == worker_state::booting;
         if (a_booting != b_booting) return a_booting;
+        bool a_served = served.count(a->shard) > 0, b_served = served.count(b->shard) > 0;
+        if (a_served != b_served) return a_served;
         return a->spawned_at < b->spawned_at;
     });
 }
@@ -36,23 +42,26 @@ void sort_for_retirement(std::vector<const worker_slot*>& slots) {
 
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target) {
     std::vector<const worker_slot*> current, outdated;
-    int ready_current = 0;
+    std::set<int> served;  // shards with a ready current worker
     for (const auto& slot : table) {
         if (slot.draining()) continue;
         if (is_outdated(slot, target)) {
             outdated.push_back(&slot);
         } else {
             current.push_back(&slot);
-            ready_current += slot.state == worker_state::ready;
+            if (slot.state == worker_state::ready) served.insert(slot.shard);
         }
     }
+    int ready_current = static_cast<int>(std::count_if(current.begin(), current.end(), [](auto* slot) {
+        return slot->state == worker_state::ready;
+    }));
     int alive = static_cast<int>(current.size() + outdated.size());
     manage_plan plan;
     plan.spawn = std::max(0, std::min(target.count - static_cast<int>(current.size()),
                                       target.count + std::max(target.surge, 1) - alive));
     int replaced = std::min(static_cast<int>(outdated.size()),
                             ready_current + static_cast<int>(outdated.size()) - target.count);
-    sort_for_retirement(outdated);
+    sort_for_retirement(outdated, served);
     for (int i = 0; i < replaced; ++i) plan.retire.push_back(outdated[i]->pid);
     int surplus = static_cast<int>(current.size()) - target.count;
     if (surplus > 0) {
@@ -61,6 +70,30 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
         for (int i = 0; i < surplus; ++i) plan.retire.push_back(current[i]->pid);
     }
     return plan;
+}
+
+int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target) {
+    std::vector<int> holders(static_cast<std::size_t>(std::max(target.count, 1)), 0);
+    for (const auto& slot : table)
+        if (!slot.draining() && !is_outdated(slot, target) && slot.shard >= 0 &&
+            slot.shard < static_cast<int>(holders.size()))
+            ++holders[static_cast<std::size_t>(slot.shard)];
+    return static_cast<int>(std::min_element(holders.begin(), holders.end()) - holders.begin());
+}
+
+std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int count,
+                                 const std::function<bool(const worker_slot&)>& gets_listener) {
+    std::set<int> ready, booting;
+    for (const auto& slot : table) {
+        if (!gets_listener(slot)) continue;
+        if (slot.state == worker_state::ready) ready.insert(slot.shard);
+        if (slot.state == worker_state::booting) booting.insert(slot.shard);
+    }
+    if (!ready.empty()) return {ready.begin(), ready.end()};
+    if (!booting.empty()) return {booting.begin(), booting.end()};
+    std::vector<int> all(static_cast<std::size_t>(std::max(count, 1)));
+    std::iota(all.begin(), all.end(), 0);
+    return all;
 }
 
 bool replacement_complete(const std::vector<worker_slot>& table, const supervision_target& target) {

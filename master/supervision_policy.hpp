@@ -30,10 +30,21 @@ bool is_outdated(const worker_slot& slot, const supervision_target& target);
 
 /// The reconciler. Draining workers do not count. Starts target-generation workers while
 /// fewer than `count` are booting or ready, keeping at most `count + surge` alive; retires
-/// an outdated worker for each replacement that is ready (booting ones first, then the
-/// oldest), so ready capacity never dips below `count`; retires the oldest current workers
+/// an outdated worker for each replacement that is ready (booting ones first, then those
+/// whose accept shard a ready replacement serves, then the oldest), so ready capacity never dips below `count`; retires the oldest current workers
 /// above `count`.
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target);
+
+/// The accept shard (accept_shards.hpp) a new worker gets: of shards 0 to count - 1, the
+/// one that the fewest workers hold that stay (neither draining nor outdated); the lowest
+/// of those. A replacement thus lands on the shard of the worker it replaces.
+int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target);
+
+/// The shards of a listener that new connections should go to, given which workers get
+/// that listener: those with a ready worker; else those with a booting one (connections
+/// wait there for it); else 0 to count - 1, where the next workers will go.
+std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int count,
+                                 const std::function<bool(const worker_slot&)>& gets_listener);
 
 /// Whether every outdated worker is gone and `count` target-generation workers are ready.
 bool replacement_complete(const std::vector<worker_slot>& table, const supervision_target& target);

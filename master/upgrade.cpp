@@ -9,6 +9,8 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -33,20 +35,25 @@ void set_close_on_exec(int fd, bool on) {
 }  // namespace
 
 std::string encode_upgrade_state(const upgrade_state& state) {
-    boost::json::object listeners;
-    for (const auto& [text, fd] : state.listeners) listeners[text] = fd;
+    boost::json::object listeners, shards;
+    for (const auto& [text, kept] : state.listeners) {
+        listeners[text] = kept.fd;
+        if (!kept.shards.empty()) shards[text] = boost::json::value_from(kept.shards);
+    }
     boost::json::array workers;
     for (const auto& w : state.workers)
         workers.push_back({{"pid", w.pid},
                            {"generation", w.generation},
                            {"ready", w.ready},
-                           {"age_seconds", w.age_seconds}});
+                           {"age_seconds", w.age_seconds},
+                           {"shard", w.shard}});
     return boost::json::serialize(boost::json::object{
         {"version", 1},
         {"last_generation", state.last_generation},
         {"target_generation", state.target_generation},
         {"count", state.count},
         {"listeners", std::move(listeners)},
+        {"shards", std::move(shards)},
         {"workers", std::move(workers)}});
 }
 
@@ -60,12 +67,18 @@ upgrade_state decode_upgrade_state(const std::string& text) {
         state.target_generation = document.at("target_generation").to_number<int>();
         state.count = document.at("count").to_number<int>();
         for (const auto& [key, fd] : document.at("listeners").as_object())
-            state.listeners[std::string(key)] = fd.to_number<int>();
+            state.listeners[std::string(key)].fd = fd.to_number<int>();
+        // Written since accept shards exist; older images have neither "shards" nor "shard".
+        if (const auto* shards = document.if_contains("shards"))
+            for (const auto& [key, fds] : shards->as_object())
+                state.listeners[std::string(key)].shards =
+                    boost::json::value_to<std::vector<int>>(fds);
         for (const auto& value : document.at("workers").as_array()) {
             const auto& w = value.as_object();
             state.workers.push_back({w.at("pid").to_number<pid_t>(),
                                      w.at("generation").to_number<int>(), w.at("ready").as_bool(),
-                                     w.at("age_seconds").to_number<double>()});
+                                     w.at("age_seconds").to_number<double>(),
+                                     w.contains("shard") ? w.at("shard").to_number<int>() : 0});
         }
         return state;
     } catch (const std::exception& e) {

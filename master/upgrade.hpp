@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "master/listeners.hpp"
+
 namespace corral {
 
 /// A worker the new image adopts.
@@ -21,6 +23,7 @@ struct adopted_worker {
     int generation;
     bool ready;
     double age_seconds;
+    int shard = 0;
 };
 
 /// What the old image hands to the new one, in $CORRAL_UPGRADE_STATE.
@@ -28,7 +31,7 @@ struct upgrade_state {
     int last_generation = 0;    ///< the highest generation number used
     int target_generation = 0;  ///< the generation that was serving
     int count = 0;              ///< workers wanted (TTIN/TTOU/scale included)
-    std::map<std::string, int> listeners;  ///< bind text -> the inherited descriptor
+    std::map<std::string, inherited_listener> listeners;  ///< by bind text
     std::vector<adopted_worker> workers;
 };
 

@@ -20,6 +20,7 @@ struct config {
     double graceful_timeout = 30;                  ///< seconds a stopping worker may drain
     double boot_timeout = 30;                      ///< seconds until READY=1
     int backlog = 2048;                            ///< listen() queue length
+    bool reuse_port = true;                        ///< an accept shard per worker (TCP)
     std::string pidfile;                           ///< "" = none
     std::string chdir;                             ///< "" = stay
     std::map<std::string, std::string> env;        ///< extra worker environment

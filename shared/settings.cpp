@@ -45,6 +45,11 @@ const std::array settings_table{
             .unit = "connections", .flags = "--backlog",
             .help = "Length of each listener's queue of connections not yet accepted.",
             .min = 1, .max = 65535},
+    setting{.name = "reuse_port", .field = &c::reuse_port, .default_value = "true",
+            .flags = "--reuse-port,!--no-reuse-port",
+            .help = "Give each worker its own socket of every TCP listener corral binds "
+                    "(SO_REUSEPORT), so the kernel spreads new connections over the workers; "
+                    "false = one shared socket, which the busiest worker tends to drain."},
     setting{.name = "keepalive", .field = &c::keepalive, .default_value = "5", .unit = "seconds",
             .flags = "--keep-alive",
             .help = "How long a worker keeps an idle keep-alive connection open.",

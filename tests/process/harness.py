@@ -339,13 +339,17 @@ def wait_for_load(port, at_least=100, timeout=5.0):
 
 
 class Wrk:
-    """A run of wrk (one thread, keep-alive connections) against 127.0.0.1:`port`."""
+    """A run of wrk (one thread, keep-alive connections unless `new_connections`: then one
+    connection per request) against 127.0.0.1:`port`."""
 
-    def __init__(self, port, seconds=3, connections=64, path="/", script=None):
+    def __init__(self, port, seconds=3, connections=64, path="/", script=None,
+                 new_connections=False):
         if WRK is None:
             raise unittest.SkipTest("wrk is not installed")
         self.args = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s",
-                     *(["-s", script] if script else []), f"http://127.0.0.1:{port}{path}"]
+                     *(["-s", script] if script else []),
+                     *(["-H", "Connection: close"] if new_connections else []),
+                     f"http://127.0.0.1:{port}{path}"]
         self.seconds = seconds
         self.process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -400,13 +404,14 @@ class CorralTestCase(unittest.TestCase):
         self.addCleanup(master.stop)
         return master
 
-    def start_wrk(self, port, seconds=3, connections=64, path="/", script=None):
+    def start_wrk(self, port, seconds=3, connections=64, path="/", script=None,
+                  new_connections=False):
         """Start wrk against `port` (`script`: a wrk Lua file, e.g. for POSTs); it is killed
         when the test ends. Under ASan (CORRAL_SANITIZED=1) everything is slower, so the
         load runs three times as long: the changes a test makes must happen during it."""
         if os.environ.get("CORRAL_SANITIZED") == "1":
             seconds *= 3
-        wrk = Wrk(port, seconds, connections, path, script)
+        wrk = Wrk(port, seconds, connections, path, script, new_connections)
         self.addCleanup(wrk.kill)
         return wrk
 

@@ -1,0 +1,68 @@
+#pragma once
+// One TCP listener split into shards: sockets bound to the same address with SO_REUSEPORT,
+// one per worker slot, so the kernel spreads new connections over the workers instead of
+// letting the first one awake drain a shared queue (docs/design.md, "Accept shards").
+//
+// The master holds every shard for as long as the listener lives, so no queue is ever
+// dropped: a worker that stops or dies leaves its shard's queue to the next worker given
+// that shard. Which shards take new connections is a classic BPF program on the group
+// (SO_ATTACH_REUSEPORT_CBPF): the arbiter routes only to shards with a ready worker.
+
+#include <linux/filter.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corral {
+
+/// The program that picks a shard at random among `routable` (shard indexes, which are
+/// the sockets' places in the kernel's reuseport group). Empty `routable`: an index the
+/// group does not have, so the kernel falls back to its own hash over every shard.
+std::vector<sock_filter> routing_program(const std::vector<int>& routable);
+
+class accept_shards {
+public:
+    /// Shard 0 is `first_fd`, the listener's own socket, already listening with
+    /// SO_REUSEPORT; `inherited` are shards 1.. from before a binary upgrade. `name` is for
+    /// messages. Does not own `first_fd`; closes the rest.
+    accept_shards(int first_fd, int backlog, std::string name, std::vector<int> inherited = {});
+    ~accept_shards();
+    accept_shards(const accept_shards&) = delete;
+    accept_shards& operator=(const accept_shards&) = delete;
+
+    /// The socket of shard `index`, binding the shards up to it when they do not exist
+    /// yet. When one cannot be bound (the reason is logged once) the listener stops
+    /// growing and the highest existing shard is returned instead.
+    int fd(int index);
+    /// How many shards are bound.
+    int count() const { return static_cast<int>(fds_.size()); }
+    /// Shards 1.. (for a binary upgrade: shard 0 is the listener's own descriptor).
+    std::vector<int> extra_fds() const { return {fds_.begin() + 1, fds_.end()}; }
+
+    /// Sends new connections only to `routable` (see routing_program); a no-op when that
+    /// is what they already go to.
+    void route(std::vector<int> routable);
+    /// Connections waiting in shard `index`'s accept queue; 0 when it cannot tell.
+    int queued(int index) const;
+
+private:
+    int bind_next();
+
+    std::vector<int> fds_;
+    int backlog_;
+    std::string name_;
+    bool cannot_grow_ = false;
+    std::optional<std::vector<int>> routed_;  ///< what route() last installed
+};
+
+/// Connections waiting in a listening TCP socket's accept queue; -1 when it cannot tell.
+long accept_queue_length(int listener_fd);
+
+/// Puts SO_REUSEPORT on a bound socket before listen(): binding first without it keeps
+/// "address already in use" for a port some other process holds.
+bool enable_reuse_port(int fd);
+
+}  // namespace corral

@@ -1,0 +1,161 @@
+"""Accept shards (`reuse_port`): each worker accepts on its own SO_REUSEPORT socket of a
+TCP listener, so the kernel spreads new connections over the workers, and the master keeps
+every shard open so that reloads, scaling and upgrades lose no queued connection."""
+
+import collections
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
+from harness import CORRAL, CorralTestCase, free_port, socket_inode, wait_for_load, wait_until
+
+
+def workers_serving(port, connections):
+    """Open `connections` keep-alive connections at once, then ask each which worker it
+    reached (GET /info); return a Counter of worker pids."""
+    opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(connections)]
+    for connection in opened:
+        connection.connect()
+    served = collections.Counter()
+    for connection in opened:
+        connection.request("GET", "/info")
+        served[json.loads(connection.getresponse().read())["pid"]] += 1
+        connection.close()
+    return served
+
+
+class AcceptShards(CorralTestCase):
+
+    def start(self, *extra, workers=2, bind=None):
+        self.port = free_port()
+        self.pidfile = os.path.join(self.tmp, "corral.pid")
+        master = self.start_corral("-w", workers, "-b", bind or f"127.0.0.1:{self.port}",
+                                   "--pid", self.pidfile, *extra)
+        if bind is None:
+            master.wait_serving(self.port)
+        master.wait_log("Control socket:")
+        return master
+
+    def status(self):
+        done = subprocess.run([CORRAL, "status", "--json", "--pid", self.pidfile],
+                              capture_output=True, text=True, timeout=20)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return json.loads(done.stdout)
+
+    def start_queueing(self, *extra, workers=2):
+        """A master whose workers take one connection at a time and block 10 ms on each
+        request, under wrk opening a new connection per request: connections wait in every
+        shard's queue, as they do on a busy server."""
+        master = self.start("--debug-endpoints", "--worker-connections", 1, *extra,
+                            workers=workers)
+        first = master.wait_workers(workers)
+        wrk = self.start_wrk(self.port, seconds=3, connections=32, path="/stall?ms=10",
+                             new_connections=True)
+        wait_for_load(self.port, at_least=20)
+        return master, first, wrk
+
+    def assert_every_connection_accepted(self):
+        """Once the load has ended, no connection is left in a shard's queue: each one wrk
+        opened reached a worker. (wrk does not count a connection that is never accepted
+        as an error: it just waits on it.)"""
+        wait_until(lambda: self.status()["listeners"][0]["queued"] == 0, 5.0,
+                   "every queued connection to be accepted")
+
+    def listener_sockets(self, pids):
+        """The socket each worker has on fd 3, its first listener."""
+        return {pid: socket_inode(pid, 3) for pid in pids}
+
+    def test_new_connections_spread_over_the_workers(self):
+        """64 connections opened in a burst reach both workers, each at least 20% of them.
+        (A shared socket gives most or all of them to whichever worker wakes first.)"""
+        master = self.start()
+        workers = master.wait_workers(2)
+        self.assertIn("an accept shard per worker", master.log())
+        sockets = self.listener_sockets(workers)
+        self.assertEqual(len(set(sockets.values())), 2, f"the workers share a socket: {sockets}")
+        served = workers_serving(self.port, 64)
+        self.assertEqual(set(served), workers, f"not every worker got connections: {served}")
+        for pid, count in served.items():
+            self.assertGreaterEqual(count, 13, f"worker {pid} got {count} of 64: {served}")
+
+    def test_no_reuse_port_shares_one_socket(self):
+        master = self.start("--no-reuse-port")
+        workers = master.wait_workers(2)
+        sockets = self.listener_sockets(workers)
+        self.assertEqual(len(set(sockets.values())), 1, f"--no-reuse-port gave shards: {sockets}")
+        self.assertNotIn("accept shard", master.log())
+
+    def test_a_unix_listener_is_shared(self):
+        """SO_REUSEPORT spreads nothing on unix sockets: every worker gets the one socket."""
+        path = os.path.join(self.tmp, "corral.sock")
+        master = self.start(bind=f"unix:{path}")
+        workers = master.wait_workers(2)
+        master.wait_log("Worker")
+        sockets = self.listener_sockets(workers)
+        self.assertEqual(len(set(sockets.values())), 1, f"a unix listener got shards: {sockets}")
+
+    def test_status_shows_the_shards_and_each_workers_shard(self):
+        master = self.start(workers=3)
+        master.wait_workers(3)
+        report = self.status()
+        self.assertEqual(report["listeners"][0]["accept_shards"], 3)
+        self.assertEqual(sorted(w["shard"] for w in report["workers"]), [0, 1, 2])
+        text = subprocess.run([CORRAL, "status", "--pid", self.pidfile], capture_output=True,
+                              text=True, timeout=20).stdout
+        self.assertIn("3 accept shards", text)
+
+    def test_scaling_down_under_new_connections_loses_none(self):
+        """TTOU twice while connections queue: none is lost (a retired worker accepts what
+        its shard holds before it stops, else they would wait there for good)."""
+        master, workers, wrk = self.start_queueing(workers=3)
+        shards = set(self.listener_sockets(workers).values())
+        master.send_signal(signal.SIGTTOU)
+        master.wait_workers(2)
+        wait_for_load(self.port, at_least=20)
+        master.send_signal(signal.SIGTTOU)
+        [remaining] = master.wait_workers(1)
+        self.assertIsNone(wrk.process.poll(), "wrk ended before the scaling did: too slow to test")
+        wrk.assert_clean(self)
+        self.assert_every_connection_accepted()
+        self.assertNotIn("still queued on its accept shard", master.log())
+        # The master still holds every shard: TTIN puts a worker on one of them again.
+        master.send_signal(signal.SIGTTIN)
+        added = master.wait_workers(2) - {remaining}
+        self.assertLessEqual(set(self.listener_sockets(added).values()), shards)
+
+    def test_reloads_under_new_connections_lose_none_and_keep_the_shards(self):
+        """HUP twice while connections queue: none is lost, and the new generations accept
+        on the very sockets the first one did."""
+        master, first, wrk = self.start_queueing()
+        shards = set(self.listener_sockets(first).values())
+        master.send_signal(signal.SIGHUP)
+        master.wait_log("Reload complete: generation 2 serves with 2 workers")
+        master.send_signal(signal.SIGHUP)
+        master.wait_log("Reload complete: generation 3 serves with 2 workers")
+        self.assertIsNone(wrk.process.poll(), "wrk ended before the reloads did: too slow to test")
+        wrk.assert_clean(self)
+        self.assert_every_connection_accepted()
+        last = master.wait_generation(3, 2)
+        self.assertEqual(set(self.listener_sockets(last).values()), shards)
+
+    def test_an_upgrade_keeps_the_shards(self):
+        """USR2 while connections queue: none is lost, and the new image's workers accept
+        on the shards the old image bound."""
+        master, first, wrk = self.start_queueing()
+        shards = set(self.listener_sockets(first).values())
+        master.send_signal(signal.SIGUSR2)
+        master.wait_log("Reload complete: generation 2 serves with 2 workers")
+        self.assertIsNone(wrk.process.poll(), "wrk ended before the upgrade did: too slow to test")
+        wrk.assert_clean(self)
+        self.assert_every_connection_accepted()
+        last = master.wait_generation(2, 2)
+        self.assertEqual(set(self.listener_sockets(last).values()), shards)
+
+
+if __name__ == "__main__":
+    unittest.main()
