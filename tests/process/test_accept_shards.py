@@ -143,6 +143,19 @@ class AcceptShards(CorralTestCase):
         last = master.wait_generation(3, 2)
         self.assertEqual(set(self.listener_sockets(last).values()), shards)
 
+    def test_a_killed_workers_shard_and_queue_go_to_its_replacement(self):
+        """SIGKILL one of two workers while connections queue: its replacement accepts on
+        the same shard, and what waited there is served (the killed worker's own
+        connections are lost, as they would be with any shared socket)."""
+        master, first, wrk = self.start_queueing()
+        victim = min(first)
+        shard = socket_inode(victim, 3)
+        os.kill(victim, signal.SIGKILL)
+        [replacement] = wait_until(lambda: master.worker_pids() - first, 5.0, "a replacement")
+        self.assertEqual(socket_inode(replacement, 3), shard)
+        wrk.finish()
+        self.assert_every_connection_accepted()
+
     def test_an_upgrade_keeps_the_shards(self):
         """USR2 while connections queue: none is lost, and the new image's workers accept
         on the shards the old image bound."""

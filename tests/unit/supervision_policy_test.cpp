@@ -109,6 +109,52 @@ TEST_CASE("a worker asking to be recycled is replaced first, then drained") {
     CHECK(plan_workers(table, target).retire == std::vector<pid_t>{1});
 }
 
+TEST_CASE("a new worker takes the accept shard that the fewest staying workers hold") {
+    supervision_target target{1, 3, 3};
+    std::vector<worker_slot> table;
+    CHECK(choose_shard(table, target) == 0);
+    table.push_back(slot(1, worker_state::ready));
+    table.back().shard = 0;
+    table.push_back(slot(2, worker_state::booting));
+    table.back().shard = 1;
+    CHECK(choose_shard(table, target) == 2);
+    table.push_back(slot(3, worker_state::draining));  // leaving: its shard is free
+    table.back().shard = 2;
+    CHECK(choose_shard(table, target) == 2);
+    table[0].replace_reason = "max_requests";  // being replaced: the replacement takes its shard
+    CHECK(choose_shard(table, target) == 0);
+    CHECK(choose_shard(table, {2, 3, 3}) == 0);  // a reload: every old worker is outdated
+}
+
+TEST_CASE("connections go to shards with a ready worker, else a booting one, else any") {
+    auto every = [](const worker_slot&) { return true; };
+    std::vector<worker_slot> table{slot(1, worker_state::booting), slot(2, worker_state::ready),
+                                   slot(3, worker_state::draining)};
+    table[0].shard = 0;
+    table[1].shard = 2;
+    table[2].shard = 1;
+    CHECK(shards_to_route(table, 3, every) == std::vector<int>{2});
+    table[1].state = worker_state::draining;
+    CHECK(shards_to_route(table, 3, every) == std::vector<int>{0});
+    table[0].state = worker_state::draining;
+    CHECK(shards_to_route(table, 3, every) == std::vector<int>{0, 1, 2});
+    // Only the workers that get the listener count (a reload may add one).
+    table[1].state = worker_state::ready;
+    CHECK(shards_to_route(table, 2, [](const worker_slot& s) { return s.pid != 2; }) ==
+          std::vector<int>{0, 1});
+}
+
+TEST_CASE("a reload retires first the old workers whose shard a ready new one serves") {
+    supervision_target target{2, 2, 2};
+    std::vector<worker_slot> table{slot(1, worker_state::ready, start, 1),
+                                   slot(2, worker_state::ready, start + 1s, 1),
+                                   slot(3, worker_state::ready, start + 2s, 2)};
+    table[0].shard = 0;
+    table[1].shard = 1;
+    table[2].shard = 1;  // the new worker took shard 1: worker 2 goes first, not the oldest
+    CHECK(plan_workers(table, target).retire == std::vector<pid_t>{2});
+}
+
 TEST_CASE("memory and age limits name the reason to recycle") {
     recycle_limits limits{.max_memory = 1000, .max_lifetime = 60s};
     auto worker = slot(1, worker_state::ready);

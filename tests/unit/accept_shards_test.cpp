@@ -1,0 +1,127 @@
+// Accept shards on real sockets: the kernel's reuseport group, the routing program, the
+// queue lengths the arbiter's handover reads, and how shards cross a binary upgrade.
+
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "master/accept_shards.hpp"
+#include "master/upgrade.hpp"
+
+using namespace corral;
+
+namespace {
+
+/// Shard 0 the way listeners.cpp makes it: bound to 127.0.0.1 on a free port, then
+/// SO_REUSEPORT, then listen().
+int first_shard(sockaddr_in& address) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    REQUIRE(enable_reuse_port(fd));
+    REQUIRE(::listen(fd, 128) == 0);
+    return fd;
+}
+
+/// Opens `count` connections (the handshake completes in the kernel; nobody accepts).
+std::vector<int> connect_times(const sockaddr_in& address, int count) {
+    std::vector<int> clients;
+    for (int i = 0; i < count; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+        clients.push_back(fd);
+    }
+    return clients;
+}
+
+/// Accepts and closes everything queued on shard `index`.
+void drain(accept_shards& shards, int index) {
+    while (shards.queued(index) > 0) ::close(::accept(shards.fd(index), nullptr, nullptr));
+}
+
+}  // namespace
+
+TEST_CASE("the routing program picks at random among the routable shards") {
+    auto contiguous = routing_program({0, 1, 2});
+    REQUIRE(contiguous.size() == 3);  // A = random; A %= 3; return A
+    CHECK(contiguous[0].k == static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM));
+    CHECK(contiguous[1].code == (BPF_ALU | BPF_MOD | BPF_K));
+    CHECK(contiguous[1].k == 3);
+    CHECK(contiguous[2].code == (BPF_RET | BPF_A));
+
+    auto table = routing_program({1, 3});  // A %= 2; A == 0 ? 1 : 3
+    REQUIRE(table.size() == 5);
+    CHECK(table[1].k == 2);
+    CHECK(table[3].k == 1);
+    CHECK(table[4].k == 3);
+
+    auto none = routing_program({});  // an index no group has: the kernel's own hash
+    REQUIRE(none.size() == 1);
+    CHECK(none[0].k == 0xffffffffU);
+}
+
+TEST_CASE("shards join one reuseport group and route() decides which get connections") {
+    sockaddr_in address{};
+    int listener = first_shard(address);
+    {
+        accept_shards shards(listener, 128, "test listener");
+        CHECK(shards.fd(2) != listener);
+        CHECK(shards.count() == 3);
+        CHECK(shards.fd(1) != shards.fd(2));
+
+        shards.route({1});
+        auto clients = connect_times(address, 20);
+        CHECK(shards.queued(0) == 0);
+        CHECK(shards.queued(1) == 20);
+        CHECK(shards.queued(2) == 0);
+        drain(shards, 1);
+
+        shards.route({0, 2});
+        auto more = connect_times(address, 40);
+        CHECK(shards.queued(1) == 0);
+        CHECK(shards.queued(0) + shards.queued(2) == 40);
+        CHECK(shards.queued(0) > 0);  // 40 coin tosses: all alike once in 2^39
+        CHECK(shards.queued(2) > 0);
+        for (int fd : clients) ::close(fd);
+        for (int fd : more) ::close(fd);
+    }
+    ::close(listener);
+}
+
+TEST_CASE("another socket cannot bind the port of a sharded listener without SO_REUSEPORT") {
+    sockaddr_in address{};
+    int listener = first_shard(address);
+    int intruder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(::bind(intruder, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0);
+    ::close(intruder);
+    ::close(listener);
+}
+
+TEST_CASE("the upgrade state carries each listener's shards and each worker's shard") {
+    upgrade_state state{4, 3, 2, {}, {}};
+    state.listeners["127.0.0.1:8000"] = {7, {9, 10}};
+    state.listeners["unix:/run/app.sock"] = {8, {}};
+    state.workers.push_back({100, 3, true, 1.5, 1});
+    auto decoded = decode_upgrade_state(encode_upgrade_state(state));
+    CHECK(decoded.listeners.at("127.0.0.1:8000").fd == 7);
+    CHECK(decoded.listeners.at("127.0.0.1:8000").shards == std::vector<int>{9, 10});
+    CHECK(decoded.listeners.at("unix:/run/app.sock").shards.empty());
+    CHECK(decoded.workers.at(0).shard == 1);
+
+    // Written by an image from before accept shards: no "shards", no "shard".
+    auto old = decode_upgrade_state(
+        R"({"version":1,"last_generation":2,"target_generation":2,"count":1,)"
+        R"("listeners":{"127.0.0.1:8000":7},)"
+        R"("workers":[{"pid":100,"generation":2,"ready":true,"age_seconds":3.0}]})");
+    CHECK(old.listeners.at("127.0.0.1:8000").fd == 7);
+    CHECK(old.listeners.at("127.0.0.1:8000").shards.empty());
+    CHECK(old.workers.at(0).shard == 0);
+}
