@@ -564,6 +564,8 @@ void arbiter::on_notify(pid_t sender, std::string_view message) {
             slot->requests = parse_counter(value);
         } else if (key == "X_CORRAL_CONNECTIONS") {
             slot->connections = parse_counter(value);
+        } else if (key == "X_CORRAL_FULL") {
+            slot->full = value == "1";
         } else if (key == "X_CORRAL_RECYCLE" && slot->replace_reason.empty() && !slot->draining()) {
             slot->replace_reason = value;
             log::info("Worker {} asks to be replaced ({})", slot->pid, value);

@@ -34,7 +34,8 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
                                {"age_seconds", seconds_between(slot.spawned_at, now)},
                                {"requests", slot.requests},
                                {"connections", slot.connections},
-                               {"shard", slot.shard}};
+                               {"shard", slot.shard},
+                               {"full", slot.full}};
     worker["heartbeat_age_seconds"] =
         slot.last_heartbeat ? boost::json::value(seconds_between(*slot.last_heartbeat, now))
                             : boost::json::value(nullptr);

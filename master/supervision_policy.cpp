@@ -83,12 +83,13 @@ int choose_shard(const std::vector<worker_slot>& table, const supervision_target
 
 std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int count,
                                  const std::function<bool(const worker_slot&)>& gets_listener) {
-    std::set<int> ready, booting;
+    std::set<int> with_room, ready, booting;
     for (const auto& slot : table) {
         if (!gets_listener(slot)) continue;
-        if (slot.state == worker_state::ready) ready.insert(slot.shard);
+        if (slot.state == worker_state::ready) (slot.full ? ready : with_room).insert(slot.shard);
         if (slot.state == worker_state::booting) booting.insert(slot.shard);
     }
+    if (!with_room.empty()) return {with_room.begin(), with_room.end()};
     if (!ready.empty()) return {ready.begin(), ready.end()};
     if (!booting.empty()) return {booting.begin(), booting.end()};
     std::vector<int> all(static_cast<std::size_t>(std::max(count, 1)));

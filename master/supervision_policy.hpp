@@ -41,8 +41,9 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
 int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target);
 
 /// The shards of a listener that new connections should go to, given which workers get
-/// that listener: those with a ready worker; else those with a booting one (connections
-/// wait there for it); else 0 to count - 1, where the next workers will go.
+/// that listener: those with a ready worker that has room (not at worker_connections);
+/// else those with a ready worker; else those with a booting one (connections wait there
+/// for it); else 0 to count - 1, where the next workers will go.
 std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int count,
                                  const std::function<bool(const worker_slot&)>& gets_listener);
 

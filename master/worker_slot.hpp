@@ -39,6 +39,7 @@ struct worker_slot {
     bool killed = false;                       ///< SIGKILL sent
     std::uint64_t requests = 0;                ///< X_CORRAL_REQUESTS
     std::uint64_t connections = 0;             ///< X_CORRAL_CONNECTIONS
+    bool full = false;                         ///< X_CORRAL_FULL: at worker_connections
     std::string status;                        ///< STATUS=
     std::string replace_reason;                ///< why it should be replaced; "" = it should not
     std::uint64_t request_limit = 0;           ///< its max_requests with jitter; 0 = none

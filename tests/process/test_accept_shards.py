@@ -99,6 +99,30 @@ class AcceptShards(CorralTestCase):
         sockets = self.listener_sockets(workers)
         self.assertEqual(len(set(sockets.values())), 1, f"a unix listener got shards: {sockets}")
 
+    def test_a_full_worker_leaves_new_connections_to_the_others(self):
+        """worker_connections = 2, three workers: six keep-alive connections opened one by
+        one are all answered, two per worker. A worker at its limit says X_CORRAL_FULL=1
+        and the master stops sending its shard new connections; without that, one would
+        wait in a full worker's queue."""
+        master = self.start("--worker-connections", 2, "--keep-alive", 60, workers=3)
+        master.wait_workers(3)
+        opened, served = [], collections.Counter()
+        for _ in range(6):  # each answered within 2 s, or the test fails
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            connection.request("GET", "/info")
+            pid = json.loads(connection.getresponse().read())["pid"]
+            opened.append(connection)
+            served[pid] += 1
+            if served[pid] == 2:
+                wait_until(lambda: any(w["pid"] == pid and w["full"]
+                                       for w in self.status()["workers"]),
+                           5.0, f"the master to know worker {pid} is full")
+        for connection in opened:
+            connection.close()
+        self.assertEqual(sorted(served.values()), [2, 2, 2], f"connections per worker: {served}")
+        wait_until(lambda: not any(w["full"] for w in self.status()["workers"]), 5.0,
+                   "every worker to have room again")
+
     def test_status_shows_the_shards_and_each_workers_shard(self):
         master = self.start(workers=3)
         master.wait_workers(3)

@@ -126,7 +126,7 @@ TEST_CASE("a new worker takes the accept shard that the fewest staying workers h
     CHECK(choose_shard(table, {2, 3, 3}) == 0);  // a reload: every old worker is outdated
 }
 
-TEST_CASE("connections go to shards with a ready worker, else a booting one, else any") {
+TEST_CASE("connections go to shards with a ready worker with room, else a ready or booting one, else any") {
     auto every = [](const worker_slot&) { return true; };
     std::vector<worker_slot> table{slot(1, worker_state::booting), slot(2, worker_state::ready),
                                    slot(3, worker_state::draining)};
@@ -134,6 +134,13 @@ TEST_CASE("connections go to shards with a ready worker, else a booting one, els
     table[1].shard = 2;
     table[2].shard = 1;
     CHECK(shards_to_route(table, 3, every) == std::vector<int>{2});
+    table.push_back(slot(4, worker_state::ready));
+    table.back().shard = 1;
+    table.back().full = true;  // at worker_connections: others first
+    CHECK(shards_to_route(table, 3, every) == std::vector<int>{2});
+    table[1].full = true;  // all full: spread over them anyway
+    CHECK(shards_to_route(table, 3, every) == std::vector<int>{1, 2});
+    table.pop_back();
     table[1].state = worker_state::draining;
     CHECK(shards_to_route(table, 3, every) == std::vector<int>{0});
     table[0].state = worker_state::draining;

@@ -66,8 +66,11 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
     while (!draining_) {
         // At worker_connections, stop accepting: the connection waits in the queue for
         // another worker, or for a connection here to close.
-        while (live_.size() >= limits_.max_connections && !draining_)
+        while (live_.size() >= limits_.max_connections && !draining_) {
+            if (!said_full_ && on_full_) on_full_(true);
+            said_full_ = true;
             co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         if (draining_) co_return;
         generic_stream::endpoint peer;  // from accept() itself: no getpeername() per connection
         auto [ec, socket] = co_await listener.async_accept(peer, asio::as_tuple(asio::use_awaitable));
@@ -135,6 +138,11 @@ void server::drain(bool serve_queued, std::function<void()> on_drained) {
 void server::detach(connection* c) {
     live_.erase(c);
     if (live_.size() + 1 == limits_.max_connections) room_.cancel();
+    if (said_full_ && live_.size() + std::max<std::size_t>(1, limits_.max_connections / 10) <=
+                          limits_.max_connections) {
+        said_full_ = false;
+        if (on_full_ && !draining_) on_full_(false);
+    }
     finish_drain_if_done();
 }
 

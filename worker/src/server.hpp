@@ -71,6 +71,10 @@ public:
     }
     /// Called once, when max_requests is reached (the worker keeps serving).
     void on_request_limit(std::function<void()> callback) { on_request_limit_ = std::move(callback); }
+    /// Called with true when worker_connections is reached and accepting stops, and with
+    /// false once a tenth of the connections (at least one) have closed again; the gap
+    /// keeps a worker at its limit from calling on every connection.
+    void on_full(std::function<void(bool)> callback) { on_full_ = std::move(callback); }
     void attach(connection* c) { live_.insert(c); }
     void detach(connection* c);
     /// Runs a response's background tasks, in order, on the loop; a drain waits for them.
@@ -93,6 +97,8 @@ private:
     boost::asio::steady_timer room_;  ///< wakes the accept loops when a connection closes
     std::function<void()> on_drained_;
     std::function<void()> on_request_limit_;
+    std::function<void(bool)> on_full_;
+    bool said_full_ = false;
     bool draining_ = false;
     std::uint64_t requests_ = 0;
     std::size_t background_running_ = 0;  ///< responses whose tasks have not finished

@@ -46,6 +46,10 @@ void supervisor_link::request_recycle(std::string_view reason) {
     notifier_.send("X_CORRAL_RECYCLE=" + std::string(reason));
 }
 
+void supervisor_link::report_full(bool full) {
+    notifier_.send(full ? "X_CORRAL_FULL=1" : "X_CORRAL_FULL=0");
+}
+
 void supervisor_link::start() {
     if (heartbeat_) notifier_.send("WATCHDOG=1\n" + counters_());
     do_beat();

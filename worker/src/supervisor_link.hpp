@@ -22,6 +22,9 @@ public:
     void stopping();
     /// Asks the master for a replacement; it drains this worker once one is ready.
     void request_recycle(std::string_view reason);
+    /// X_CORRAL_FULL=1 at worker_connections, =0 once there is room: the master sends new
+    /// connections to other workers' accept shards meanwhile.
+    void report_full(bool full);
     /// Starts the heartbeat (and the parent check, also when no heartbeat is asked for).
     void start();
 

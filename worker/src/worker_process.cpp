@@ -70,6 +70,7 @@ public:
           link_(io_, [this] { return counters(); }, [this] { io_.stop(); }),
           errorlog_(cfg.errorlog) {
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
+        server_.on_full([this](bool full) { link_.report_full(full); });
     }
 
     int run() {
