@@ -52,8 +52,9 @@ bool enable_reuse_port(int fd) {
     return ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0;
 }
 
-accept_shards::accept_shards(int first_fd, int backlog, std::string name, std::vector<int> inherited)
-    : fds_{first_fd}, backlog_(backlog), name_(std::move(name)) {
+accept_shards::accept_shards(int first_fd, int backlog, std::string name, std::vector<int> inherited,
+                             spread how)
+    : fds_{first_fd}, backlog_(backlog), name_(std::move(name)), how_(how) {
     fds_.insert(fds_.end(), inherited.begin(), inherited.end());
 }
 
@@ -107,6 +108,17 @@ int accept_shards::bind_next() {
 void accept_shards::route(std::vector<int> routable) {
     std::erase_if(routable, [&](int shard) { return shard >= count(); });  // could not be bound
     if (routed_ == routable) return;
+    if (how_ == spread::in_turn && !routable.empty() && routable.size() <= most_routed_shards) {
+        auto problem = round_robin_.attach(fds_[0], routable);
+        if (problem.empty()) {
+            routed_ = routable;
+            return;
+        }
+        how_ = spread::at_random;  // for good: the reason will not change
+        log::info("New connections to {} are spread at random, not in turn: {} (loading the "
+                  "round-robin program needs CAP_BPF)",
+                  name_, problem);
+    }
     auto program = routing_program(routable);
     sock_fprog attached{static_cast<unsigned short>(program.size()), program.data()};
     if (::setsockopt(fds_[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &attached, sizeof attached) != 0) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "master/accept_shards.hpp"
+#include "master/round_robin_router.hpp"
 #include "master/upgrade.hpp"
 
 using namespace corral;
@@ -68,11 +69,21 @@ TEST_CASE("the routing program picks at random among the routable shards") {
     CHECK(none[0].k == 0xffffffffU);
 }
 
+TEST_CASE("the round-robin program counts in its map and picks routable[count % n]") {
+    auto contiguous = round_robin_program(7, {0, 1});
+    auto table = round_robin_program(7, {1, 3, 4});
+    CHECK(table.size() == contiguous.size() + 3);  // three instructions per extra shard
+    CHECK(int{table[1].src_reg} == BPF_PSEUDO_MAP_FD);
+    CHECK(table[1].imm == 7);
+    CHECK(table.back().code == (BPF_JMP | BPF_EXIT));
+    CHECK(table[table.size() - 2].imm == 4);
+}
+
 TEST_CASE("shards join one reuseport group and route() decides which get connections") {
     sockaddr_in address{};
     int listener = first_shard(address);
     {
-        accept_shards shards(listener, 128, "test listener");
+        accept_shards shards(listener, 128, "test listener", {}, spread::at_random);
         CHECK(shards.fd(2) != listener);
         CHECK(shards.count() == 3);
         CHECK(shards.fd(1) != shards.fd(2));
@@ -92,6 +103,33 @@ TEST_CASE("shards join one reuseport group and route() decides which get connect
         CHECK(shards.queued(2) > 0);
         for (int fd : clients) ::close(fd);
         for (int fd : more) ::close(fd);
+    }
+    ::close(listener);
+}
+
+TEST_CASE("in turn, connections alternate exactly between the routable shards") {
+    sockaddr_in address{};
+    int listener = first_shard(address);
+    {
+        accept_shards shards(listener, 128, "test listener");
+        shards.fd(2);
+        shards.route({0, 2});
+        auto clients = connect_times(address, 40);
+        if (!shards.routes_in_turn()) {
+            MESSAGE("the round-robin program cannot be loaded here (no CAP_BPF): at random");
+            CHECK(shards.queued(0) + shards.queued(2) == 40);
+        } else {
+            CHECK(shards.queued(0) == 20);
+            CHECK(shards.queued(1) == 0);
+            CHECK(shards.queued(2) == 20);
+            drain(shards, 0);
+            drain(shards, 2);
+            shards.route({1});  // a new program; the same counter
+            auto more = connect_times(address, 5);
+            CHECK(shards.queued(1) == 5);
+            for (int fd : more) ::close(fd);
+        }
+        for (int fd : clients) ::close(fd);
     }
     ::close(listener);
 }
