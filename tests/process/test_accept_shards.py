@@ -66,8 +66,11 @@ class AcceptShards(CorralTestCase):
         wait_until(lambda: self.status()["listeners"][0]["queued"] == 0, 5.0,
                    "every queued connection to be accepted")
 
-    def listener_sockets(self, pids):
-        """The socket each worker has on fd 3, its first listener."""
+    def listener_sockets(self, master, pids):
+        """The socket each worker has on fd 3, its first listener, once it is ready (a
+        worker just forked may not have its listeners in place yet)."""
+        for pid in pids:
+            master.wait_log(f"Worker {pid} ready in")
         return {pid: socket_inode(pid, 3) for pid in pids}
 
     def test_new_connections_spread_over_the_workers(self):
@@ -77,7 +80,7 @@ class AcceptShards(CorralTestCase):
         master = self.start()
         workers = master.wait_workers(2)
         self.assertIn("an accept shard per worker", master.log())
-        sockets = self.listener_sockets(workers)
+        sockets = self.listener_sockets(master, workers)
         self.assertEqual(len(set(sockets.values())), 2, f"the workers share a socket: {sockets}")
         served = workers_serving(self.port, 64)
         self.assertEqual(set(served), workers, f"not every worker got connections: {served}")
@@ -90,7 +93,7 @@ class AcceptShards(CorralTestCase):
     def test_no_reuse_port_shares_one_socket(self):
         master = self.start("--no-reuse-port")
         workers = master.wait_workers(2)
-        sockets = self.listener_sockets(workers)
+        sockets = self.listener_sockets(master, workers)
         self.assertEqual(len(set(sockets.values())), 1, f"--no-reuse-port gave shards: {sockets}")
         self.assertNotIn("accept shard", master.log())
 
@@ -100,7 +103,7 @@ class AcceptShards(CorralTestCase):
         master = self.start(bind=f"unix:{path}")
         workers = master.wait_workers(2)
         master.wait_log("Worker")
-        sockets = self.listener_sockets(workers)
+        sockets = self.listener_sockets(master, workers)
         self.assertEqual(len(set(sockets.values())), 1, f"a unix listener got shards: {sockets}")
 
     def test_a_full_worker_leaves_new_connections_to_the_others(self):
@@ -141,7 +144,7 @@ class AcceptShards(CorralTestCase):
         """TTOU twice while connections queue: none is lost (a retired worker accepts what
         its shard holds before it stops, else they would wait there for good)."""
         master, workers, wrk = self.start_queueing(workers=3)
-        shards = set(self.listener_sockets(workers).values())
+        shards = set(self.listener_sockets(master, workers).values())
         master.send_signal(signal.SIGTTOU)
         master.wait_workers(2)
         wait_for_load(self.port, at_least=20)
@@ -154,13 +157,13 @@ class AcceptShards(CorralTestCase):
         # The master still holds every shard: TTIN puts a worker on one of them again.
         master.send_signal(signal.SIGTTIN)
         added = master.wait_workers(2) - {remaining}
-        self.assertLessEqual(set(self.listener_sockets(added).values()), shards)
+        self.assertLessEqual(set(self.listener_sockets(master, added).values()), shards)
 
     def test_reloads_under_new_connections_lose_none_and_keep_the_shards(self):
         """HUP twice while connections queue: none is lost, and the new generations accept
         on the very sockets the first one did."""
         master, first, wrk = self.start_queueing()
-        shards = set(self.listener_sockets(first).values())
+        shards = set(self.listener_sockets(master, first).values())
         master.send_signal(signal.SIGHUP)
         master.wait_log("Reload complete: generation 2 serves with 2 workers")
         master.send_signal(signal.SIGHUP)
@@ -169,7 +172,7 @@ class AcceptShards(CorralTestCase):
         wrk.assert_clean(self)
         self.assert_every_connection_accepted()
         last = master.wait_generation(3, 2)
-        self.assertEqual(set(self.listener_sockets(last).values()), shards)
+        self.assertEqual(set(self.listener_sockets(master, last).values()), shards)
 
     def test_a_killed_workers_shard_and_queue_go_to_its_replacement(self):
         """SIGKILL one of two workers while connections queue: its replacement accepts on
@@ -180,7 +183,7 @@ class AcceptShards(CorralTestCase):
         shard = socket_inode(victim, 3)
         os.kill(victim, signal.SIGKILL)
         [replacement] = wait_until(lambda: master.worker_pids() - first, 5.0, "a replacement")
-        self.assertEqual(socket_inode(replacement, 3), shard)
+        self.assertEqual(self.listener_sockets(master, [replacement])[replacement], shard)
         wrk.finish()
         self.assert_every_connection_accepted()
 
@@ -188,14 +191,14 @@ class AcceptShards(CorralTestCase):
         """USR2 while connections queue: none is lost, and the new image's workers accept
         on the shards the old image bound."""
         master, first, wrk = self.start_queueing()
-        shards = set(self.listener_sockets(first).values())
+        shards = set(self.listener_sockets(master, first).values())
         master.send_signal(signal.SIGUSR2)
         master.wait_log("Reload complete: generation 2 serves with 2 workers")
         self.assertIsNone(wrk.process.poll(), "wrk ended before the upgrade did: too slow to test")
         wrk.assert_clean(self)
         self.assert_every_connection_accepted()
         last = master.wait_generation(2, 2)
-        self.assertEqual(set(self.listener_sockets(last).values()), shards)
+        self.assertEqual(set(self.listener_sockets(master, last).values()), shards)
 
 
 if __name__ == "__main__":

@@ -256,7 +256,10 @@ class ReloadingTheListeners(CorralTestCase):
         socket_a = socket_inode(master.pid, fd_a)
         self.assertIsNotNone(socket_a)
         # A's accept shards, one per worker slot: the first is the listener's own socket.
-        shards_a = {socket_inode(pid, 3) for pid in master.wait_generation(1, 2)}
+        first = master.wait_generation(1, 2)
+        for pid in first:  # a worker just forked may not have its listeners in place yet
+            master.wait_log(f"Worker {pid} ready in")
+        shards_a = {socket_inode(pid, 3) for pid in first}
         self.assertIn(socket_a, shards_a)
         self.assertEqual(len(shards_a), 2, "the two workers share one socket of A")
 
