@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "shared/log.hpp"
 
 namespace corral {
@@ -114,10 +116,20 @@ void accept_shards::route(std::vector<int> routable) {
             routed_ = routable;
             return;
         }
-        how_ = spread::at_random;  // for good: the reason will not change
-        log::info("New connections to {} are spread at random, not in turn: {} (loading the "
-                  "round-robin program needs CAP_BPF)",
-                  name_, problem);
+        // Not allowed (no CAP_BPF) or not known (before Linux 5.12) will not change: say
+        // it once and stay at random. Anything else (a program too large for
+        // net.core.optmem_max, say): at random this time only.
+        int error = errno;
+        bool for_good = error == EPERM || error == EACCES || error == EINVAL;
+        auto text = fmt::format("New connections to {} are spread at random, not in turn{}: {}{}",
+                                name_, for_good ? "" : " for now", problem,
+                                error == EPERM ? " (loading the round-robin program needs CAP_BPF)" : "");
+        if (for_good) {
+            how_ = spread::at_random;
+            log::info("{}", text);
+        } else {
+            log::debug("{}", text);
+        }
     }
     auto program = routing_program(routable);
     sock_fprog attached{static_cast<unsigned short>(program.size()), program.data()};

@@ -68,6 +68,18 @@ bind_options listener_options(const config& cfg) {
     return options;
 }
 
+/// Connections waiting in each accept shard, all sharded listeners together.
+std::vector<int> queued_per_shard(const listener_set& listeners) {
+    std::vector<int> queued;
+    for (const auto& item : listeners.items()) {
+        if (!item->shards) continue;
+        queued.resize(std::max(queued.size(), static_cast<std::size_t>(item->shards->count())));
+        for (int shard = 0; shard < item->shards->count(); ++shard)
+            queued[static_cast<std::size_t>(shard)] += item->shards->queued(shard);
+    }
+    return queued;
+}
+
 }  // namespace
 
 arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> arguments)
@@ -177,6 +189,7 @@ void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
         slot.state = adopted.ready ? worker_state::ready : worker_state::booting;
         slot.spawned_at = now - to_duration(seconds_f{adopted.age_seconds});
         slot.shard = adopted.shard;
+        slot.full = adopted.full;
         workers_.push_back(slot);
     }
     any_worker_booted_ = true;
@@ -218,7 +231,8 @@ std::string arbiter::start_upgrade() {
         if (slot.handover_since) hand_over(slot, "the master is upgrading");  // not adopted
         if (!slot.draining())
             state.workers.push_back({slot.pid, slot.generation, slot.state == worker_state::ready,
-                                     seconds_f(now - slot.spawned_at).count(), slot.shard});
+                                     seconds_f(now - slot.spawned_at).count(), slot.shard,
+                                     slot.full});
     }
     std::vector<std::string> environment;
     for (const auto& [key, value] : sources_.environment) environment.push_back(key + "=" + value);
@@ -706,13 +720,20 @@ void arbiter::route_connections() {
 
 bool arbiter::serves_shard_alone(const worker_slot& retiring) const {
     const auto& listeners = generations_.at(retiring.generation).listeners.items();
-    if (std::none_of(listeners.begin(), listeners.end(), [](const auto& l) { return l->shards; }))
+    auto shares_a_sharded_listener = [&](const worker_slot& other) {
+        const auto& theirs = generations_.at(other.generation).listeners.items();
+        return std::any_of(listeners.begin(), listeners.end(), [&](const auto& mine) {
+            return mine->shards && std::find(theirs.begin(), theirs.end(), mine) != theirs.end();
+        });
+    };
+    if (retiring.state != worker_state::ready || !shares_a_sharded_listener(retiring))
         return false;
     return std::none_of(workers_.begin(), workers_.end(), [&](const worker_slot& other) {
         return &other != &retiring && other.shard == retiring.shard &&
-               other.state == worker_state::ready;
+               other.state == worker_state::ready && shares_a_sharded_listener(other);
     });
 }
+
 
 void arbiter::hand_over_shards() {
     auto now = supervision_clock::now();
@@ -725,7 +746,7 @@ void arbiter::hand_over_shards() {
             hand_over(slot, "");
         } else if (now - *slot.handover_since >= to_duration(shard_handover_limit)) {
             hand_over(slot, fmt::format("{} still queued on its accept shard after {:.0f} s; they "
-                                        "wait for the shard's next worker",
+                                        "wait for the next worker put on that shard",
                                         count_of(queued, "connection"), shard_handover_limit.count()));
         }
     }
@@ -734,6 +755,7 @@ void arbiter::hand_over_shards() {
 void arbiter::hand_over(worker_slot& slot, const std::string& early) {
     if (!early.empty()) log::warning("Stopping worker {} now: {}", slot.pid, early);
     slot.handover_since.reset();
+    slot.draining_since = supervision_clock::now();  // graceful_timeout counts from TERM
     signal_worker(slot, SIGTERM);
 }
 
@@ -743,7 +765,7 @@ void arbiter::spawn_worker() {
     slot.generation = target_.generation;
     slot.spawned_at = supervision_clock::now();
     slot.first_generation = !any_worker_booted_ && first_generation_spawned_ < spec.cfg.workers;
-    slot.shard = choose_shard(workers_, target_);
+    slot.shard = choose_shard(workers_, target_, queued_per_shard(spec.listeners));
     if (spec.cfg.max_requests > 0)
         slot.request_limit = static_cast<std::uint64_t>(spec.cfg.max_requests) +
                              std::uniform_int_distribution<std::uint64_t>(
@@ -773,9 +795,10 @@ void arbiter::spawn_worker() {
 void arbiter::retire_worker(worker_slot& slot) {
     log::info("Retiring worker {} (generation {}{}{})", slot.pid, slot.generation,
               slot.replace_reason.empty() ? "" : ", ", slot.replace_reason);
+    bool hand_over_first = serves_shard_alone(slot);
     slot.state = worker_state::draining;
     slot.draining_since = supervision_clock::now();
-    if (serves_shard_alone(slot)) {
+    if (hand_over_first) {
         // New connections go elsewhere from now on; it accepts what its shard still holds,
         // then hand_over_shards() tells it to stop.
         slot.handover_since = slot.draining_since;

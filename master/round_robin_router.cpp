@@ -93,7 +93,9 @@ std::string round_robin_router::attach(int socket_fd, const std::vector<int>& ro
     int attached = ::setsockopt(socket_fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &program_fd,
                                 sizeof program_fd);
     std::string problem = attached == 0 ? "" : failed("setsockopt(SO_ATTACH_REUSEPORT_EBPF)");
+    int error = errno;
     ::close(program_fd);  // the group holds the program now
+    errno = error;
     return problem;
 }
 

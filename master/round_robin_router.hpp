@@ -25,7 +25,7 @@ public:
     round_robin_router& operator=(const round_robin_router&) = delete;
 
     /// Loads the program for `routable` and attaches it to `socket_fd`'s group; "" when
-    /// done, else what failed (the group keeps its previous program).
+    /// done, else what failed (the group keeps its previous program), and why in errno.
     std::string attach(int socket_fd, const std::vector<int>& routable);
 
 private:

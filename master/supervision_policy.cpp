@@ -72,13 +72,21 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
     return plan;
 }
 
-int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target) {
-    std::vector<int> holders(static_cast<std::size_t>(std::max(target.count, 1)), 0);
+int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target,
+                 const std::vector<int>& queued) {
+    auto shards = std::max<std::size_t>(static_cast<std::size_t>(std::max(target.count, 1)), queued.size());
+    std::vector<int> holders(shards, 0);
     for (const auto& slot : table)
         if (!slot.draining() && !is_outdated(slot, target) && slot.shard >= 0 &&
-            slot.shard < static_cast<int>(holders.size()))
+            slot.shard < static_cast<int>(shards))
             ++holders[static_cast<std::size_t>(slot.shard)];
-    return static_cast<int>(std::min_element(holders.begin(), holders.end()) - holders.begin());
+    auto waiting = [&](std::size_t shard) { return shard < queued.size() && queued[shard] > 0; };
+    std::size_t best = 0;
+    for (std::size_t shard = 1; shard < shards; ++shard)
+        if (holders[shard] < holders[best] ||
+            (holders[shard] == holders[best] && waiting(shard) && !waiting(best)))
+            best = shard;
+    return static_cast<int>(best);
 }
 
 std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int count,

@@ -35,10 +35,14 @@ bool is_outdated(const worker_slot& slot, const supervision_target& target);
 /// above `count`.
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target);
 
-/// The accept shard (accept_shards.hpp) a new worker gets: of shards 0 to count - 1, the
-/// one that the fewest workers hold that stay (neither draining nor outdated); the lowest
-/// of those. A replacement thus lands on the shard of the worker it replaces.
-int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target);
+/// The accept shard (accept_shards.hpp) a new worker gets: the one that the fewest workers
+/// hold that stay (neither draining nor outdated), of shards 0 to count - 1 and any others
+/// that exist (`queued`: connections waiting in each existing shard); of those, one with
+/// connections waiting, else the lowest. A replacement thus lands on the shard of the
+/// worker it replaces, and a shard left with a queue (its worker crashed after a
+/// scale-down) gets the next worker.
+int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target,
+                 const std::vector<int>& queued = {});
 
 /// The shards of a listener that new connections should go to, given which workers get
 /// that listener: those with a ready worker that has room (not at worker_connections);

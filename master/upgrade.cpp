@@ -46,7 +46,8 @@ std::string encode_upgrade_state(const upgrade_state& state) {
                            {"generation", w.generation},
                            {"ready", w.ready},
                            {"age_seconds", w.age_seconds},
-                           {"shard", w.shard}});
+                           {"shard", w.shard},
+                           {"full", w.full}});
     return boost::json::serialize(boost::json::object{
         {"version", 1},
         {"last_generation", state.last_generation},
@@ -78,7 +79,8 @@ upgrade_state decode_upgrade_state(const std::string& text) {
             state.workers.push_back({w.at("pid").to_number<pid_t>(),
                                      w.at("generation").to_number<int>(), w.at("ready").as_bool(),
                                      w.at("age_seconds").to_number<double>(),
-                                     w.contains("shard") ? w.at("shard").to_number<int>() : 0});
+                                     w.contains("shard") ? w.at("shard").to_number<int>() : 0,
+                                     w.contains("full") && w.at("full").as_bool()});
         }
         return state;
     } catch (const std::exception& e) {

@@ -24,6 +24,7 @@ struct adopted_worker {
     bool ready;
     double age_seconds;
     int shard = 0;
+    bool full = false;  ///< said X_CORRAL_FULL=1 last
 };
 
 /// What the old image hands to the new one, in $CORRAL_UPGRADE_STATE.

@@ -187,6 +187,23 @@ class AcceptShards(CorralTestCase):
         wrk.finish()
         self.assert_every_connection_accepted()
 
+    def test_a_crash_after_a_scale_down_gives_the_crashed_shard_a_worker(self):
+        """TTOU retires the oldest worker (shard 0), leaving shards 1 and 2; then the
+        worker on shard 2 is killed while connections queue. Its replacement must go to
+        shard 2, beyond the count of 2, or what waits there is never accepted."""
+        master, first, wrk = self.start_queueing(workers=3)
+        master.send_signal(signal.SIGTTOU)
+        remaining = master.wait_workers(2)
+        shards = {w["pid"]: w["shard"] for w in self.status()["workers"]}
+        victim = max(remaining, key=lambda pid: shards[pid])
+        self.assertEqual(shards[victim], 2, f"TTOU did not retire the worker on shard 0: {shards}")
+        shard = socket_inode(victim, 3)
+        os.kill(victim, signal.SIGKILL)
+        [replacement] = wait_until(lambda: master.worker_pids() - remaining, 5.0, "a replacement")
+        self.assertEqual(self.listener_sockets(master, [replacement])[replacement], shard)
+        wrk.finish()
+        self.assert_every_connection_accepted()
+
     def test_an_upgrade_keeps_the_shards(self):
         """USR2 while connections queue: none is lost, and the new image's workers accept
         on the shards the old image bound."""

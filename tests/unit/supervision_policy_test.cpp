@@ -126,6 +126,18 @@ TEST_CASE("a new worker takes the accept shard that the fewest staying workers h
     CHECK(choose_shard(table, {2, 3, 3}) == 0);  // a reload: every old worker is outdated
 }
 
+TEST_CASE("a shard left with a queue gets the next worker, even beyond the count") {
+    // TTOU took 3 workers to 2 and retired the oldest, on shard 0: workers on 1 and 2.
+    supervision_target target{1, 2, 2};
+    std::vector<worker_slot> table{slot(2, worker_state::ready), slot(3, worker_state::ready)};
+    table[0].shard = 1;
+    table[1].shard = 2;
+    table.pop_back();  // the worker on shard 2 crashed, leaving connections in its queue
+    CHECK(choose_shard(table, target, {0, 0, 5}) == 2);
+    CHECK(choose_shard(table, target, {0, 0, 0}) == 0);  // nothing waits: the lowest free one
+    CHECK(choose_shard(table, target) == 0);
+}
+
 TEST_CASE("connections go to shards with a ready worker with room, else a ready or booting one, else any") {
     auto every = [](const worker_slot&) { return true; };
     std::vector<worker_slot> table{slot(1, worker_state::booting), slot(2, worker_state::ready),

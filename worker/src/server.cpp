@@ -39,7 +39,7 @@ std::string peer_address(const generic_stream::endpoint& endpoint) {
 
 server::server(asio::io_context& io, const router& routes, server_limits limits,
                access_log& requests_log)
-    : io_(io), routes_(routes), limits_(std::move(limits)), access_log_(requests_log), room_(io) {
+    : io_(io), routes_(routes), limits_(std::move(limits)), access_log_(requests_log), room_(io), room_report_(io) {
     room_.expires_at(asio::steady_timer::time_point::max());  // only cancel() wakes it
 }
 
@@ -138,12 +138,27 @@ void server::drain(bool serve_queued, std::function<void()> on_drained) {
 void server::detach(connection* c) {
     live_.erase(c);
     if (live_.size() + 1 == limits_.max_connections) room_.cancel();
-    if (said_full_ && live_.size() + std::max<std::size_t>(1, limits_.max_connections / 10) <=
-                          limits_.max_connections) {
-        said_full_ = false;
-        if (on_full_ && !draining_) on_full_(false);
-    }
+    if (said_full_ && has_room()) report_room_soon();
     finish_drain_if_done();
+}
+
+bool server::has_room() const {
+    return live_.size() + std::max<std::size_t>(1, limits_.max_connections / 10) <=
+           limits_.max_connections;
+}
+
+void server::report_room_soon() {
+    if (room_report_pending_) return;
+    room_report_pending_ = true;
+    room_report_.expires_after(std::chrono::milliseconds(100));
+    room_report_.async_wait([this](boost::system::error_code ec) {
+        if (ec == asio::error::operation_aborted) return;
+        room_report_pending_ = false;
+        if (!said_full_ || draining_) return;
+        if (!has_room()) return;  // full again: the master need not hear of it
+        said_full_ = false;
+        if (on_full_) on_full_(false);
+    });
 }
 
 void server::run_background(std::vector<background_task> tasks) {

@@ -72,8 +72,9 @@ public:
     /// Called once, when max_requests is reached (the worker keeps serving).
     void on_request_limit(std::function<void()> callback) { on_request_limit_ = std::move(callback); }
     /// Called with true when worker_connections is reached and accepting stops, and with
-    /// false once a tenth of the connections (at least one) have closed again; the gap
-    /// keeps a worker at its limit from calling on every connection.
+    /// false once a tenth of the connections (at least one) have closed again and stay
+    /// closed for 100 ms: at most ten changes a second, however fast connections come
+    /// and go at the limit.
     void on_full(std::function<void(bool)> callback) { on_full_ = std::move(callback); }
     void attach(connection* c) { live_.insert(c); }
     void detach(connection* c);
@@ -99,6 +100,11 @@ private:
     std::function<void()> on_request_limit_;
     std::function<void(bool)> on_full_;
     bool said_full_ = false;
+    boost::asio::steady_timer room_report_;  ///< delays on_full_(false)
+    bool room_report_pending_ = false;
+    /// Whether a tenth of worker_connections (at least one) is free.
+    bool has_room() const;
+    void report_room_soon();
     bool draining_ = false;
     std::uint64_t requests_ = 0;
     std::size_t background_running_ = 0;  ///< responses whose tasks have not finished
