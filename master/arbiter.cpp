@@ -734,7 +734,6 @@ bool arbiter::serves_shard_alone(const worker_slot& retiring) const {
     });
 }
 
-
 void arbiter::hand_over_shards() {
     auto now = supervision_clock::now();
     for (auto& slot : workers_) {
