@@ -374,8 +374,8 @@ class PingInterval(WebSocketTestCase):
         pings (and sends no pings of its own) is still connected after 2 s, four times the
         drop delay, has received pings, and still gets its echo. (0.5 s, not 0.2: a client
         on a loaded machine may take longer than 0.2 s to answer, and is then rightly
-        dropped; under ASan, where the worker and everything beside it are slower, 1.5 s.)"""
-        interval = 1.5 if os.environ.get("CORRAL_SANITIZED") == "1" else 0.5
+        dropped.)"""
+        interval = 0.5
         port = self.start_serving("--websocket-ping-interval", interval)
         frames = FrameLogger()
         logger = logging.getLogger("corral.test.websockets")

@@ -231,11 +231,15 @@ void websocket_session::going_away() {
 void websocket_session::keep_alive() {
     if (settings_.ping_interval.count() <= 0 || close_started_ || !reading_) return;
     auto now = std::chrono::steady_clock::now();
-    if (now - last_heard_ < settings_.ping_interval) {
-        pinged_ = false;
+    // Answered: anything heard since the ping counts, however late this timer ran. (Judged
+    // by the time now, a busy worker whose timer ran late dropped clients that had
+    // answered in time.)
+    if (pinged_ && last_heard_ >= pinged_at_) pinged_ = false;
+    if (!pinged_ && now - last_heard_ < settings_.ping_interval) {
         keepalive_.expires_at(last_heard_ + settings_.ping_interval);
     } else if (!pinged_) {
         pinged_ = true;  // silent for a whole interval
+        pinged_at_ = now;
         ws_.async_ping({}, [](boost::system::error_code) {});
         keepalive_.expires_at(now + settings_.ping_interval);
     } else {

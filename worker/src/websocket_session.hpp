@@ -77,6 +77,7 @@ private:
     boost::asio::steady_timer changed_;
     boost::asio::steady_timer keepalive_;
     std::chrono::steady_clock::time_point last_heard_{};  ///< the last frame read
+    std::chrono::steady_clock::time_point pinged_at_{};   ///< the last keep-alive ping
     std::optional<websocket_message> inbox_;  ///< received, not yet taken by the handler
     websocket_message reading_message_;       ///< the one being read
     /// Beast reads into reading_message_.data through this (it keeps a reference).
