@@ -149,6 +149,12 @@ int accept_shards::queued(int index) const {
     return static_cast<int>(std::max(0L, accept_queue_length(fds_[static_cast<std::size_t>(index)])));
 }
 
+int accept_shards::queued() const {
+    int total = 0;
+    for (int shard = 0; shard < count(); ++shard) total += queued(shard);
+    return total;
+}
+
 long accept_queue_length(int listener_fd) {
     tcp_info info{};
     socklen_t length = sizeof info;

@@ -57,6 +57,8 @@ public:
     bool routes_in_turn() const { return how_ == spread::in_turn; }
     /// Connections waiting in shard `index`'s accept queue; 0 when it cannot tell.
     int queued(int index) const;
+    /// Connections waiting in all the shards.
+    int queued() const;
 
 private:
     int bind_next();

@@ -47,10 +47,7 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
 
 /// Waiting in the listener's queue, or in the queues of all its shards.
 long queued_connections(const listener& item) {
-    if (!item.shards) return accept_queue_length(item.fd);
-    long queued = 0;
-    for (int shard = 0; shard < item.shards->count(); ++shard) queued += item.shards->queued(shard);
-    return queued;
+    return item.shards ? item.shards->queued() : accept_queue_length(item.fd);
 }
 
 /// "3 accept shards, " when the listener is sharded; older masters do not say.

@@ -59,6 +59,16 @@ class AcceptShards(CorralTestCase):
         wait_for_load(self.port, at_least=20)
         return master, first, wrk
 
+    def assert_replacement_takes_the_shard(self, master, wrk, victim, workers):
+        """SIGKILL `victim` (one of `workers`) under `wrk`: the worker started in its place
+        accepts on the victim's socket, and once the load ends no connection is left."""
+        shard = socket_inode(victim, 3)
+        os.kill(victim, signal.SIGKILL)
+        [replacement] = wait_until(lambda: master.worker_pids() - workers, 5.0, "a replacement")
+        self.assertEqual(self.listener_sockets(master, [replacement])[replacement], shard)
+        wrk.finish()
+        self.assert_every_connection_accepted()
+
     def assert_every_connection_accepted(self):
         """Once the load has ended, no connection is left in a shard's queue: each one wrk
         opened reached a worker. (wrk does not count a connection that is never accepted
@@ -179,13 +189,7 @@ class AcceptShards(CorralTestCase):
         the same shard, and what waited there is served (the killed worker's own
         connections are lost, as they would be with any shared socket)."""
         master, first, wrk = self.start_queueing()
-        victim = min(first)
-        shard = socket_inode(victim, 3)
-        os.kill(victim, signal.SIGKILL)
-        [replacement] = wait_until(lambda: master.worker_pids() - first, 5.0, "a replacement")
-        self.assertEqual(self.listener_sockets(master, [replacement])[replacement], shard)
-        wrk.finish()
-        self.assert_every_connection_accepted()
+        self.assert_replacement_takes_the_shard(master, wrk, min(first), first)
 
     def test_a_crash_after_a_scale_down_gives_the_crashed_shard_a_worker(self):
         """TTOU retires the oldest worker (shard 0), leaving shards 1 and 2; then the
@@ -197,12 +201,7 @@ class AcceptShards(CorralTestCase):
         shards = {w["pid"]: w["shard"] for w in self.status()["workers"]}
         victim = max(remaining, key=lambda pid: shards[pid])
         self.assertEqual(shards[victim], 2, f"TTOU did not retire the worker on shard 0: {shards}")
-        shard = socket_inode(victim, 3)
-        os.kill(victim, signal.SIGKILL)
-        [replacement] = wait_until(lambda: master.worker_pids() - remaining, 5.0, "a replacement")
-        self.assertEqual(self.listener_sockets(master, [replacement])[replacement], shard)
-        wrk.finish()
-        self.assert_every_connection_accepted()
+        self.assert_replacement_takes_the_shard(master, wrk, victim, remaining)
 
     def test_an_upgrade_keeps_the_shards(self):
         """USR2 while connections queue: none is lost, and the new image's workers accept

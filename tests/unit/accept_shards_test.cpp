@@ -32,13 +32,23 @@ int first_shard(sockaddr_in& address) {
     return fd;
 }
 
+/// Client ends of connections, closed when it goes out of scope.
+struct open_clients {
+    std::vector<int> fds;
+    open_clients() = default;
+    open_clients(open_clients&&) = default;
+    ~open_clients() {
+        for (int fd : fds) ::close(fd);
+    }
+};
+
 /// Opens `count` connections (the handshake completes in the kernel; nobody accepts).
-std::vector<int> connect_times(const sockaddr_in& address, int count) {
-    std::vector<int> clients;
+open_clients connect_times(const sockaddr_in& address, int count) {
+    open_clients clients;
     for (int i = 0; i < count; ++i) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
-        clients.push_back(fd);
+        clients.fds.push_back(fd);
     }
     return clients;
 }
@@ -101,8 +111,6 @@ TEST_CASE("shards join one reuseport group and route() decides which get connect
         CHECK(shards.queued(0) + shards.queued(2) == 40);
         CHECK(shards.queued(0) > 0);  // 40 coin tosses: all alike once in 2^39
         CHECK(shards.queued(2) > 0);
-        for (int fd : clients) ::close(fd);
-        for (int fd : more) ::close(fd);
     }
     ::close(listener);
 }
@@ -127,9 +135,7 @@ TEST_CASE("in turn, connections alternate exactly between the routable shards") 
             shards.route({1});  // a new program; the same counter
             auto more = connect_times(address, 5);
             CHECK(shards.queued(1) == 5);
-            for (int fd : more) ::close(fd);
         }
-        for (int fd : clients) ::close(fd);
     }
     ::close(listener);
 }
