@@ -1,5 +1,6 @@
 #include "master/accept_shards.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "shared/log.hpp"
 
@@ -54,8 +53,8 @@ bool enable_reuse_port(int fd) {
     return ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0;
 }
 
-accept_shards::accept_shards(int first_fd, int backlog, std::string name, std::vector<int> inherited,
-                             spread how)
+accept_shards::accept_shards(int first_fd, int backlog, std::string name,
+                             std::vector<int> inherited, spread how)
     : fds_{first_fd}, backlog_(backlog), name_(std::move(name)), how_(how) {
     fds_.insert(fds_.end(), inherited.begin(), inherited.end());
 }
@@ -101,9 +100,10 @@ int accept_shards::bind_next() {
     int error = errno;
     if (fd >= 0) ::close(fd);
     cannot_grow_ = true;
-    log::warning("{} failed while adding accept shard {} to {}: {}; workers beyond {} share "
-                 "shard {}",
-                 failed, fds_.size(), name_, std::strerror(error), fds_.size(), fds_.size() - 1);
+    log::warning(
+        "{} failed while adding accept shard {} to {}: {}; workers beyond {} share "
+        "shard {}",
+        failed, fds_.size(), name_, std::strerror(error), fds_.size(), fds_.size() - 1);
     return -1;
 }
 
@@ -121,9 +121,10 @@ void accept_shards::route(std::vector<int> routable) {
         // net.core.optmem_max, say): at random this time only.
         int error = errno;
         bool for_good = error == EPERM || error == EACCES || error == EINVAL;
-        auto text = fmt::format("New connections to {} are spread at random, not in turn{}: {}{}",
-                                name_, for_good ? "" : " for now", problem,
-                                error == EPERM ? " (loading the round-robin program needs CAP_BPF)" : "");
+        auto text =
+            fmt::format("New connections to {} are spread at random, not in turn{}: {}{}", name_,
+                        for_good ? "" : " for now", problem,
+                        error == EPERM ? " (loading the round-robin program needs CAP_BPF)" : "");
         if (for_good) {
             how_ = spread::at_random;
             log::info("{}", text);
@@ -133,11 +134,13 @@ void accept_shards::route(std::vector<int> routable) {
     }
     auto program = routing_program(routable);
     sock_fprog attached{static_cast<unsigned short>(program.size()), program.data()};
-    if (::setsockopt(fds_[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &attached, sizeof attached) != 0) {
+    if (::setsockopt(fds_[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &attached, sizeof attached) !=
+        0) {
         if (!routed_ || !routed_->empty())  // say it once, not on every change
-            log::warning("setsockopt(SO_ATTACH_REUSEPORT_CBPF) failed while routing connections "
-                         "of {}: {}; the kernel spreads them over every shard",
-                         name_, std::strerror(errno));
+            log::warning(
+                "setsockopt(SO_ATTACH_REUSEPORT_CBPF) failed while routing connections "
+                "of {}: {}; the kernel spreads them over every shard",
+                name_, std::strerror(errno));
         routed_ = std::vector<int>{};
         return;
     }
@@ -146,7 +149,8 @@ void accept_shards::route(std::vector<int> routable) {
 
 int accept_shards::queued(int index) const {
     if (index < 0 || index >= count()) return 0;
-    return static_cast<int>(std::max(0L, accept_queue_length(fds_[static_cast<std::size_t>(index)])));
+    return static_cast<int>(
+        std::max(0L, accept_queue_length(fds_[static_cast<std::size_t>(index)])));
 }
 
 int accept_shards::queued() const {

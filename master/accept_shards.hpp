@@ -30,7 +30,7 @@ std::vector<sock_filter> routing_program(const std::vector<int>& routable);
 enum class spread { in_turn, at_random };
 
 class accept_shards {
-public:
+  public:
     /// Shard 0 is `first_fd`, the listener's own socket, already listening with
     /// SO_REUSEPORT; `inherited` are shards 1.. from before a binary upgrade. `name` is for
     /// messages. Does not own `first_fd`; closes the rest. `how`: in turn when the eBPF
@@ -60,7 +60,7 @@ public:
     /// Connections waiting in all the shards.
     int queued() const;
 
-private:
+  private:
     int bind_next();
 
     std::vector<int> fds_;

@@ -60,7 +60,8 @@ supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
 }
 
 bind_options listener_options(const config& cfg) {
-    bind_options options{cfg.backlog, cfg.reuse_port, {static_cast<unsigned>(cfg.socket_mode), -1, -1}};
+    bind_options options{
+        cfg.backlog, cfg.reuse_port, {static_cast<unsigned>(cfg.socket_mode), -1, -1}};
     if (auto owner = resolve_owner(cfg.socket_owner)) {
         options.socket_files.uid = owner->uid;
         options.socket_files.gid = owner->gid;
@@ -153,7 +154,8 @@ void arbiter::start() {
     auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
                                  ? sources_.environment.at("RUNTIME_DIRECTORY")
                                  : "";
-    if (auto path = control_socket_path(spec.cfg.control_socket, spec.cfg.pidfile, runtime_directory);
+    if (auto path =
+            control_socket_path(spec.cfg.control_socket, spec.cfg.pidfile, runtime_directory);
         !path.empty()) {
         control_ = std::make_unique<control_server>(
             io_, path, [this](const boost::json::object& request, control_server::reply reply) {
@@ -164,8 +166,8 @@ void arbiter::start() {
     if (!spec.cfg.metrics_bind.empty())
         metrics_ = std::make_unique<metrics_server>(io_, spec.cfg.metrics_bind,
                                                     [this] { return metrics_text(snapshot()); });
-    for (int signal_number : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD,
-                              SIGUSR1, SIGUSR2})
+    for (int signal_number :
+         {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
     do_wait_signal();
     if (upgraded) adopt_upgraded_workers(*upgraded);
@@ -176,7 +178,8 @@ void arbiter::start() {
 void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
     for (const auto& [text, kept] : state.listeners) {
         const auto& used = target_spec().listeners.items();
-        if (std::none_of(used.begin(), used.end(), [&](const auto& l) { return l->fd == kept.fd; })) {
+        if (std::none_of(used.begin(), used.end(),
+                         [&](const auto& l) { return l->fd == kept.fd; })) {
             ::close(kept.fd);  // no longer in the configuration
             for (int shard : kept.shards) ::close(shard);
         }
@@ -268,15 +271,33 @@ void arbiter::do_wait_signal() {
 void arbiter::dispatch_signal(int signal_number) {
     if (signal_number != SIGCHLD) log::info("Handling signal: {}", lowercase_signal(signal_number));
     switch (signal_number) {
-        case SIGCHLD: handle_chld(); break;
-        case SIGHUP: handle_hup(); break;
-        case SIGTERM: handle_term(); break;
-        case SIGINT: handle_int(); break;
-        case SIGQUIT: handle_quit(); break;
-        case SIGTTIN: handle_ttin(); break;
-        case SIGTTOU: handle_ttou(); break;
-        case SIGUSR1: handle_usr1(); break;
-        case SIGUSR2: handle_usr2(); break;
+        case SIGCHLD:
+            handle_chld();
+            break;
+        case SIGHUP:
+            handle_hup();
+            break;
+        case SIGTERM:
+            handle_term();
+            break;
+        case SIGINT:
+            handle_int();
+            break;
+        case SIGQUIT:
+            handle_quit();
+            break;
+        case SIGTTIN:
+            handle_ttin();
+            break;
+        case SIGTTOU:
+            handle_ttou();
+            break;
+        case SIGUSR1:
+            handle_usr1();
+            break;
+        case SIGUSR2:
+            handle_usr2();
+            break;
     }
 }
 
@@ -364,10 +385,10 @@ std::string arbiter::start_reload() {
         next.cfg = load_config(sources_);
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
         next.run_as = resolve_credentials(next.cfg.user, next.cfg.group);
-        next.listeners = socket_activated_ ? current.listeners
-                                           : listener_set::bind_all(next.cfg.bind,
-                                                                    listener_options(next.cfg),
-                                                                    &current.listeners);
+        next.listeners = socket_activated_
+                             ? current.listeners
+                             : listener_set::bind_all(next.cfg.bind, listener_options(next.cfg),
+                                                      &current.listeners);
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;
@@ -423,8 +444,10 @@ void arbiter::roll_back(const std::string& why) {
     reload_.reset();
     ++counters_.failed_reloads;
     systemd_.ready(status_line());  // serving still, with the old generation
-    answer_reload_waiters(fmt::format("the new generation could not boot ({}); rolled back to "
-                                      "generation {}", why, target_.generation));
+    answer_reload_waiters(
+        fmt::format("the new generation could not boot ({}); rolled back to "
+                    "generation {}",
+                    why, target_.generation));
     manage_workers();
     start_coalesced_reload();
 }
@@ -438,10 +461,10 @@ void arbiter::start_coalesced_reload() {
 void arbiter::forget_unused_generations() {
     for (auto it = generations_.begin(); it != generations_.end();) {
         int number = it->first;
-        bool in_use = number == target_.generation ||
-                      (reload_ && number == reload_->previous_generation) ||
-                      std::any_of(workers_.begin(), workers_.end(),
-                                  [number](const worker_slot& s) { return s.generation == number; });
+        bool in_use =
+            number == target_.generation || (reload_ && number == reload_->previous_generation) ||
+            std::any_of(workers_.begin(), workers_.end(),
+                        [number](const worker_slot& s) { return s.generation == number; });
         it = in_use ? std::next(it) : generations_.erase(it);  // closes listeners no longer used
     }
 }
@@ -490,7 +513,8 @@ void arbiter::handle_control(const boost::json::object& request, control_server:
     }
 }
 
-void arbiter::control_scale(const boost::json::object& request, const control_server::reply& reply) {
+void arbiter::control_scale(const boost::json::object& request,
+                            const control_server::reply& reply) {
     const auto* value = request.if_contains("workers");
     std::string text = value && value->is_string() ? value->as_string().c_str() : "";
     long number = 0;
@@ -502,8 +526,9 @@ void arbiter::control_scale(const boost::json::object& request, const control_se
     }
     long wanted = text.starts_with('+') || text.starts_with('-') ? target_.count + number : number;
     if (wanted < 1 || wanted > 4096) {
-        reply({{"ok", false},
-               {"error", fmt::format("scale would make {} workers; it must be 1 to 4096", wanted)}});
+        reply(
+            {{"ok", false},
+             {"error", fmt::format("scale would make {} workers; it must be 1 to 4096", wanted)}});
         return;
     }
     if (phase_ == phase::running) {
@@ -524,7 +549,8 @@ std::string arbiter::status_line() {
     }
     if (seconds_f elapsed = now - rate_sampled_at_; elapsed >= seconds_f{5}) {
         if (rate_sampled_at_ != time_point{})
-            requests_per_second_ = static_cast<double>(total - rate_sampled_requests_) / elapsed.count();
+            requests_per_second_ =
+                static_cast<double>(total - rate_sampled_requests_) / elapsed.count();
         rate_sampled_at_ = now;
         rate_sampled_requests_ = total;
     }
@@ -541,9 +567,8 @@ void arbiter::report_to_service_manager() {
     }
     if (announced_ready_) systemd_.status(status_line());
     bool healthy = !any_worker_booted_ ||
-                   std::any_of(workers_.begin(), workers_.end(), [](const worker_slot& s) {
-                       return s.state == worker_state::ready;
-                   });
+                   std::any_of(workers_.begin(), workers_.end(),
+                               [](const worker_slot& s) { return s.state == worker_state::ready; });
     if (auto interval = systemd_.watchdog_interval();
         interval && healthy && now - last_watchdog_ping_ >= *interval / 2) {
         systemd_.watchdog_ping();
@@ -552,9 +577,8 @@ void arbiter::report_to_service_manager() {
 }
 
 supervision_snapshot arbiter::snapshot() const {
-    return {workers_,          target_spec().listeners, counters_,
-            target_.generation, target_.count,          started_at_,
-            supervision_clock::now()};
+    return {workers_,    target_spec().listeners, counters_, target_.generation, target_.count,
+            started_at_, supervision_clock::now()};
 }
 
 void arbiter::on_notify(pid_t sender, std::string_view message) {
@@ -603,8 +627,8 @@ void arbiter::reap_workers() {
         bool expected = gone.killed || gone.draining();
         if (phase_ == phase::running && !gone.draining())
             ++counters_.restarts[gone.state == worker_state::booting ? "boot_failure"
-                                 : gone.aborted_at                    ? "timeout"
-                                                                      : "crash"];
+                                 : gone.aborted_at                   ? "timeout"
+                                                                     : "crash"];
         if (gone.state == worker_state::booting && phase_ == phase::running) {
             note_boot_failure(gone, wait_status);
         } else if (expected || phase_ != phase::running) {
@@ -635,9 +659,10 @@ void arbiter::note_boot_failure(const worker_slot& slot, int wait_status) {
                slot.pid, how, delay.count());
     if (slot.first_generation && !any_worker_booted_ &&
         ++first_generation_failures_ >= first_generation_spawned_) {
-        log::critical("No worker of the first generation could boot ({} tried); stopping. "
-                      "Check the worker's output above.",
-                      first_generation_spawned_);
+        log::critical(
+            "No worker of the first generation could boot ({} tried); stopping. "
+            "Check the worker's output above.",
+            first_generation_spawned_);
         begin_stop(phase::stopping_quickly, exit_code::boot_failure);
     }
 }
@@ -658,8 +683,10 @@ void arbiter::murder_workers() {
         double waited = overdue.waited.count();
         switch (overdue.reason) {
             case overdue_reason::boot_timeout:
-                log::error("Worker {} did not send READY=1 within {:.0f} s (boot_timeout); "
-                           "sending SIGKILL", slot->pid, deadlines_.boot.count());
+                log::error(
+                    "Worker {} did not send READY=1 within {:.0f} s (boot_timeout); "
+                    "sending SIGKILL",
+                    slot->pid, deadlines_.boot.count());
                 break;
             case overdue_reason::heartbeat_timeout:
                 log::critical("worker {} timed out (no heartbeat for {:.0f} s), sending SIGABRT",
@@ -667,8 +694,10 @@ void arbiter::murder_workers() {
                 slot->aborted_at = now;
                 break;
             case overdue_reason::drain_timeout:
-                log::warning("Worker {} still draining after {:.0f} s (graceful_timeout); "
-                             "sending SIGKILL", slot->pid, waited);
+                log::warning(
+                    "Worker {} still draining after {:.0f} s (graceful_timeout); "
+                    "sending SIGKILL",
+                    slot->pid, waited);
                 break;
             case overdue_reason::abort_ignored:
                 log::error("Worker {} still running {:.0f} s after SIGABRT; sending SIGKILL",
@@ -726,8 +755,7 @@ bool arbiter::serves_shard_alone(const worker_slot& retiring) const {
             return mine->shards && std::find(theirs.begin(), theirs.end(), mine) != theirs.end();
         });
     };
-    if (retiring.state != worker_state::ready || !shares_a_sharded_listener(retiring))
-        return false;
+    if (retiring.state != worker_state::ready || !shares_a_sharded_listener(retiring)) return false;
     return std::none_of(workers_.begin(), workers_.end(), [&](const worker_slot& other) {
         return &other != &retiring && other.shard == retiring.shard &&
                other.state == worker_state::ready && shares_a_sharded_listener(other);
@@ -744,9 +772,10 @@ void arbiter::hand_over_shards() {
         if (queued == 0) {
             hand_over(slot, "");
         } else if (now - *slot.handover_since >= to_duration(shard_handover_limit)) {
-            hand_over(slot, fmt::format("{} still queued on its accept shard after {:.0f} s; they "
-                                        "wait for the next worker put on that shard",
-                                        count_of(queued, "connection"), shard_handover_limit.count()));
+            hand_over(slot,
+                      fmt::format("{} still queued on its accept shard after {:.0f} s; they "
+                                  "wait for the next worker put on that shard",
+                                  count_of(queued, "connection"), shard_handover_limit.count()));
         }
     }
 }
@@ -766,14 +795,16 @@ void arbiter::spawn_worker() {
     slot.first_generation = !any_worker_booted_ && first_generation_spawned_ < spec.cfg.workers;
     slot.shard = choose_shard(workers_, target_, queued_per_shard(spec.listeners));
     if (spec.cfg.max_requests > 0)
-        slot.request_limit = static_cast<std::uint64_t>(spec.cfg.max_requests) +
-                             std::uniform_int_distribution<std::uint64_t>(
-                                 0, static_cast<std::uint64_t>(spec.cfg.max_requests_jitter))(random_);
+        slot.request_limit =
+            static_cast<std::uint64_t>(spec.cfg.max_requests) +
+            std::uniform_int_distribution<std::uint64_t>(
+                0, static_cast<std::uint64_t>(spec.cfg.max_requests_jitter))(random_);
     auto environment = worker_environment(sources_.environment, spec.cfg, spec.listeners,
                                           notify_->address(), slot.generation, slot.request_limit);
     try {
         std::vector<int> listen_fds;
-        for (const auto& item : spec.listeners.items()) listen_fds.push_back(item->fd_for_shard(slot.shard));
+        for (const auto& item : spec.listeners.items())
+            listen_fds.push_back(item->fd_for_shard(slot.shard));
         slot.pid = spawn_worker_process(io_, spec.command, listen_fds, std::move(environment),
                                         log::descriptor(), spec.run_as);
     } catch (const std::system_error& e) {
@@ -823,7 +854,8 @@ void arbiter::begin_stop(phase how, int exit_status) {
     bool quick = how == phase::stopping_quickly;
     systemd_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
         (quick ? seconds_f{1} : deadlines_.graceful) + seconds_f{5}));
-    stop_deadline_ = now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
+    stop_deadline_ =
+        now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
     for (auto& slot : workers_) {
         slot.state = worker_state::draining;
         slot.handover_since.reset();  // every worker serves its shard's queue, then stops

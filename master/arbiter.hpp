@@ -37,7 +37,7 @@ struct generation_spec {
 };
 
 class arbiter {
-public:
+  public:
     /// `arguments` is the command line as given (argv[1..]), for a binary upgrade.
     arbiter(config cfg, config_sources sources, std::vector<std::string> arguments);
     ~arbiter();
@@ -46,7 +46,7 @@ public:
     /// Throws when start-up fails (a listener cannot be bound, the worker cannot be run).
     int run();
 
-private:
+  private:
     enum class phase { running, stopping_gracefully, stopping_quickly };
 
     /// A reload under way: what to go back to if the new generation cannot boot.
@@ -66,15 +66,15 @@ private:
     void dispatch_signal(int signal_number);
     void on_notify(pid_t sender, std::string_view message);
 
-    void handle_chld();   ///< reap exited workers; replace the ones that died
-    void handle_hup();    ///< reload: new config, new generation, then drain the old one
-    void handle_term();   ///< graceful stop: drain, then exit 0
-    void handle_int();    ///< quick stop
-    void handle_quit();   ///< quick stop
-    void handle_ttin();   ///< one worker more
-    void handle_ttou();   ///< one worker fewer, never below one
-    void handle_usr1();   ///< reopen log files, and tell the ready workers to
-    void handle_usr2();   ///< binary upgrade: re-execute the binary on disk, keep serving
+    void handle_chld();  ///< reap exited workers; replace the ones that died
+    void handle_hup();   ///< reload: new config, new generation, then drain the old one
+    void handle_term();  ///< graceful stop: drain, then exit 0
+    void handle_int();   ///< quick stop
+    void handle_quit();  ///< quick stop
+    void handle_ttin();  ///< one worker more
+    void handle_ttou();  ///< one worker fewer, never below one
+    void handle_usr1();  ///< reopen log files, and tell the ready workers to
+    void handle_usr2();  ///< binary upgrade: re-execute the binary on disk, keep serving
 
     void handle_control(const boost::json::object& request, control_server::reply reply);
     void control_scale(const boost::json::object& request, const control_server::reply& reply);

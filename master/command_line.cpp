@@ -1,8 +1,9 @@
 #include "master/command_line.hpp"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <array>
-#include <fmt/format.h>
 
 #include "shared/settings.hpp"
 
@@ -27,9 +28,10 @@ command_line parse_command_line(int argc, const char* const* argv) {
     }
 
     CLI::App app{"corral: a pre-fork process manager for async C++ HTTP workers", "corral"};
-    app.footer("Control commands: corral status|reload|scale|stop|reopen-logs|upgrade --help\n"
-               "Exit status: 0 clean stop, 1 runtime failure, 2 usage or config error, "
-               "3 the first workers could not boot.\nDocs: docs/configuration.md");
+    app.footer(
+        "Control commands: corral status|reload|scale|stop|reopen-logs|upgrade --help\n"
+        "Exit status: 0 clean stop, 1 runtime failure, 2 usage or config error, "
+        "3 the first workers could not boot.\nDocs: docs/configuration.md");
     app.set_version_flag("--version", "corral " CORRAL_VERSION);
 
     std::string config_file;
@@ -46,8 +48,9 @@ command_line parse_command_line(int argc, const char* const* argv) {
             continue;
         }
         auto* option = app.add_option(std::string(s.flags), storage, option_help(s));
-        bool repeatable = std::holds_alternative<std::vector<std::string> config::*>(s.field) ||
-                          std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
+        bool repeatable =
+            std::holds_alternative<std::vector<std::string> config::*>(s.field) ||
+            std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
         option->type_size(1)->allow_extra_args(false);
         if (!repeatable) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         options.push_back(option);
@@ -78,9 +81,12 @@ command_line parse_command_line(int argc, const char* const* argv) {
             result.sources.command_line.push_back(
                 {std::string(values[i].first->name), options[i]->get_name(), values[i].second});
     }
-    if (markdown) result.what = command_line::action::print_settings_markdown;
-    else if (print) result.what = command_line::action::print_config;
-    else if (check) result.what = command_line::action::check_config;
+    if (markdown)
+        result.what = command_line::action::print_settings_markdown;
+    else if (print)
+        result.what = command_line::action::print_config;
+    else if (check)
+        result.what = command_line::action::check_config;
     return result;
 }
 

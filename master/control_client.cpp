@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,7 +17,6 @@
 #include <iostream>
 #include <optional>
 #include <regex>
-#include <toml++/toml.h>
 
 #include "master/control_server.hpp"
 #include "master/pidfile.hpp"
@@ -27,8 +27,8 @@
 namespace corral {
 namespace {
 
-constexpr std::array control_commands{"status", "reload", "scale", "stop", "reopen-logs",
-                                      "upgrade"};
+constexpr std::array control_commands{"status", "reload",      "scale",
+                                      "stop",   "reopen-logs", "upgrade"};
 
 struct options {
     std::string command;
@@ -78,7 +78,7 @@ master_address find_master(const options& given) {
     if (!given.control.empty()) return {given.control, 0};
     if (!given.pidfile.empty()) return from_pidfile(given.pidfile, "");
     const char* runtime = std::getenv("RUNTIME_DIRECTORY");
-    std::string config = !given.config.empty()                   ? given.config
+    std::string config = !given.config.empty()                    ? given.config
                          : std::filesystem::exists("corral.toml") ? "corral.toml"
                                                                   : "";
     if (!config.empty()) {
@@ -88,8 +88,9 @@ master_address find_master(const options& given) {
         if (!socket.empty()) return {socket, 0};
     }
     if (runtime) return {std::string(runtime) + "/control.sock", 0};
-    throw CLI::ValidationError("cannot find the master: give --control SOCKET, --pid FILE or "
-                               "-c CONFIG (with pidfile or control_socket set)");
+    throw CLI::ValidationError(
+        "cannot find the master: give --control SOCKET, --pid FILE or "
+        "-c CONFIG (with pidfile or control_socket set)");
 }
 
 boost::json::object ask(const std::string& socket_path, const boost::json::object& request) {
@@ -104,8 +105,8 @@ boost::json::object ask(const std::string& socket_path, const boost::json::objec
                               ": " + why);
     }
     std::string line = boost::json::serialize(request) + "\n", answer;
-    bool sent = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(line.size());
+    bool sent =
+        ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
     char buffer[4096];
     ssize_t got;
     while (sent && (got = ::read(fd, buffer, sizeof buffer)) > 0) answer.append(buffer, got);
@@ -129,7 +130,8 @@ std::optional<int> signal_for(const options& given) {
 int signal_master(const options& given, int pid) {
     auto signal_number = signal_for(given);
     if (!signal_number)
-        throw control_failure("`corral " + given.command + "` needs the control socket, which "
+        throw control_failure("`corral " + given.command +
+                              "` needs the control socket, which "
                               "was not found");
     if (::kill(pid, *signal_number) != 0)
         throw control_failure("kill() failed while signalling master " + std::to_string(pid) +
@@ -159,8 +161,7 @@ int report(const options& given, const boost::json::object& reply) {
     else if (given.command == "status")
         std::cout << format_status(reply);
     else if (given.command == "scale")
-        std::cout << "scale: " << count_of(reply.at("workers").to_number<long>(), "worker")
-                  << "\n";
+        std::cout << "scale: " << count_of(reply.at("workers").to_number<long>(), "worker") << "\n";
     else if (given.command == "reload" && given.wait)
         std::cout << "reload: generation " << reply.at("generation").to_number<long>()
                   << " serves\n";

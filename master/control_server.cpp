@@ -29,12 +29,12 @@ struct control_session : std::enable_shared_from_this<control_session> {
     explicit control_session(asio::local::stream_protocol::socket s) : socket(std::move(s)) {}
 
     void start(const control_server::handler& on_request) {
-        asio::async_read_until(socket, input, '\n',
-                               [self = shared_from_this(), &on_request](boost::system::error_code ec,
-                                                                        std::size_t) {
-                                   if (ec) return;
-                                   self->dispatch(on_request);
-                               });
+        asio::async_read_until(
+            socket, input, '\n',
+            [self = shared_from_this(), &on_request](boost::system::error_code ec, std::size_t) {
+                if (ec) return;
+                self->dispatch(on_request);
+            });
     }
 
     void dispatch(const control_server::handler& on_request) {
@@ -71,17 +71,18 @@ control_server::control_server(asio::io_context& io, const std::string& path, ha
         throw;
     }
     ::umask(previous);
-    acceptor_.assign(asio::local::stream_protocol(), ::fcntl(socket_file_.items().front()->fd, F_DUPFD_CLOEXEC, 3));
+    acceptor_.assign(asio::local::stream_protocol(),
+                     ::fcntl(socket_file_.items().front()->fd, F_DUPFD_CLOEXEC, 3));
     do_accept();
 }
 
 void control_server::do_accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec,
-                                  asio::local::stream_protocol::socket socket) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!ec) std::make_shared<control_session>(std::move(socket))->start(on_request_);
-        do_accept();
-    });
+    acceptor_.async_accept(
+        [this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+            if (ec == asio::error::operation_aborted) return;
+            if (!ec) std::make_shared<control_session>(std::move(socket))->start(on_request_);
+            do_accept();
+        });
 }
 
 std::string control_socket_path(const std::string& configured, const std::string& pidfile,

@@ -15,7 +15,7 @@
 namespace corral {
 
 class control_server {
-public:
+  public:
     using reply = std::function<void(boost::json::object)>;
     using handler = std::function<void(const boost::json::object& request, reply)>;
 
@@ -25,7 +25,7 @@ public:
 
     const std::string& path() const { return path_; }
 
-private:
+  private:
     void do_accept();
 
     std::string path_;

@@ -46,8 +46,8 @@ int bind_tcp(const bind_address& address, int backlog, bool reuse_port) {
     addrinfo* found = nullptr;
     auto port = std::to_string(address.port);
     if (int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-        throw std::runtime_error("getaddrinfo() failed while binding " + address.display() +
-                                 ": " + ::gai_strerror(rc));
+        throw std::runtime_error("getaddrinfo() failed while binding " + address.display() + ": " +
+                                 ::gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> result(found, ::freeaddrinfo);
     fd_guard socket_fd{::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     if (socket_fd.fd < 0) fail("socket()", address);
@@ -113,7 +113,8 @@ int bind_unix(const bind_address& address, int backlog, const socket_file_option
     // Before listen(): nobody can connect yet, so no client sees the file's first mode.
     if (file.mode != 0 && ::chmod(address.path.c_str(), file.mode) != 0) fail("chmod()", address);
     if ((file.uid >= 0 || file.gid >= 0) &&
-        ::chown(address.path.c_str(), static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) != 0)
+        ::chown(address.path.c_str(), static_cast<uid_t>(file.uid), static_cast<gid_t>(file.gid)) !=
+            0)
         fail("chown()", address);
     if (::listen(socket_fd.fd, backlog) != 0) fail("listen()", address);
     return socket_fd.release();
@@ -126,8 +127,7 @@ int adopt_fd(const bind_address& address) {
         fail("getsockopt(SO_TYPE) on the inherited descriptor", address);
     length = sizeof listening;
     if (type != SOCK_STREAM ||
-        ::getsockopt(address.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
-        !listening)
+        ::getsockopt(address.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening)
         throw std::runtime_error("cannot adopt " + address.display() +
                                  ": it is not a listening stream socket");
     if (::fcntl(address.fd, F_SETFD, FD_CLOEXEC) != 0) fail("fcntl(FD_CLOEXEC)", address);
@@ -154,7 +154,8 @@ listener_set listener_set::adopt(const std::vector<std::pair<int, std::string>>&
     listener_set set;
     for (const auto& [fd, name] : sockets) {
         auto address = parse_bind_address("fd://" + std::to_string(fd));
-        set.listeners_.push_back(std::make_shared<listener>(address, adopt_fd(address), false, name));
+        set.listeners_.push_back(
+            std::make_shared<listener>(address, adopt_fd(address), false, name));
     }
     return set;
 }

@@ -59,14 +59,15 @@ struct inherited_listener {
 /// unchanged listener with the old one, so a socket that a live generation still uses is
 /// never closed and its queue of connections is never dropped.
 class listener_set {
-public:
+  public:
     /// Binds and listens on each address, reusing the listeners of `current` whose address
     /// is written the same, and adopting the descriptors in `inherited` (by bind text,
     /// from a binary upgrade); throws std::system_error or std::runtime_error naming the
     /// call and the address. Unix socket files are replaced only when nothing answers.
-    static listener_set bind_all(const std::vector<std::string>& addresses, const bind_options& options,
-                                 const listener_set* current = nullptr,
-                                 const std::map<std::string, inherited_listener>* inherited = nullptr);
+    static listener_set bind_all(
+        const std::vector<std::string>& addresses, const bind_options& options,
+        const listener_set* current = nullptr,
+        const std::map<std::string, inherited_listener>* inherited = nullptr);
 
     /// Takes over sockets passed by the service manager (socket activation), keeping the
     /// names it gave them (LISTEN_FDNAMES).
@@ -76,7 +77,7 @@ public:
     /// "a:b:c", for LISTEN_FDNAMES.
     std::string fd_names() const;
 
-private:
+  private:
     std::vector<std::shared_ptr<const listener>> listeners_;
 };
 

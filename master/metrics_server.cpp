@@ -1,9 +1,10 @@
 #include "master/metrics_server.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 #include <memory>
 
 #include "shared/bind_address.hpp"

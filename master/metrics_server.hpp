@@ -10,12 +10,12 @@
 namespace corral {
 
 class metrics_server {
-public:
+  public:
     /// Binds `address` (HOST:PORT); `render` produces the metrics text per request.
     metrics_server(boost::asio::io_context& io, const std::string& address,
                    std::function<std::string()> render);
 
-private:
+  private:
     void do_accept();
 
     boost::asio::ip::tcp::acceptor acceptor_;

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstddef>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -18,9 +18,9 @@ namespace corral {
 namespace {
 
 [[noreturn]] void fail(const char* call, const std::string& address) {
-    throw std::system_error(errno, std::generic_category(),
-                            std::string(call) + " failed while creating the notify socket " +
-                                address);
+    throw std::system_error(
+        errno, std::generic_category(),
+        std::string(call) + " failed while creating the notify socket " + address);
 }
 
 int bind_abstract_socket(const std::string& address) {
@@ -87,7 +87,8 @@ void notify_receiver::drain_datagrams() {
         message.msg_iovlen = 1;
         message.msg_control = control.data();
         message.msg_controllen = control.size();
-        ssize_t received = ::recvmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t received =
+            ::recvmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (received < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 log::error("recvmsg() failed on the notify socket: {}", std::strerror(errno));

@@ -14,7 +14,7 @@
 namespace corral {
 
 class notify_receiver {
-public:
+  public:
     using handler = std::function<void(pid_t sender, std::string_view message)>;
 
     /// Binds `@corral/<pid namespace>/<pid>/notify`; throws std::system_error naming the call.
@@ -26,7 +26,7 @@ public:
     /// Calls `on_message` for every datagram, on the io_context, until destroyed.
     void start(handler on_message);
 
-private:
+  private:
     void do_receive();
     void drain_datagrams();
 

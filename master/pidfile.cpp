@@ -26,8 +26,7 @@ int read_pidfile(const std::string& path) {
 pidfile::pidfile(std::string path) : path_(std::move(path)) {
     int existing = read_pidfile(path_);
     if (existing > 0 && existing != ::getpid() && process_exists(existing))
-        throw std::runtime_error("pidfile " + path_ + " names process " +
-                                 std::to_string(existing) +
+        throw std::runtime_error("pidfile " + path_ + " names process " + std::to_string(existing) +
                                  ", which is running: is corral already running? (if not, "
                                  "remove the file)");
     std::string temporary = path_ + ".tmp." + std::to_string(::getpid());

@@ -7,7 +7,7 @@
 namespace corral {
 
 class pidfile {
-public:
+  public:
     /// Writes this process's pid to `path` (atomically, via a temporary file and rename).
     /// A file naming a dead process, or this one (a container restarted with the same pid),
     /// is replaced; one naming another live process is an error (std::runtime_error).
@@ -19,7 +19,7 @@ public:
 
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 

@@ -53,8 +53,8 @@ std::vector<bpf_insn> round_robin_program(int counter_fd, const std::vector<int>
     return_shard(program, no_such_shard);
     // r1 = 1; r1 = fetch_add(*r0, r1); r1 %= n
     program.push_back(instruction(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 1));
-    program.push_back(instruction(BPF_STX | BPF_ATOMIC | BPF_DW, BPF_REG_0, BPF_REG_1, 0,
-                                  BPF_ADD | BPF_FETCH));
+    program.push_back(
+        instruction(BPF_STX | BPF_ATOMIC | BPF_DW, BPF_REG_0, BPF_REG_1, 0, BPF_ADD | BPF_FETCH));
     program.push_back(instruction(BPF_ALU64 | BPF_MOD | BPF_K, BPF_REG_1, 0, 0, n));
     // if (r1 != i) skip; return routable[i]   ...   return routable[n - 1]
     for (std::int32_t i = 0; i + 1 < n; ++i) {

@@ -18,7 +18,7 @@ namespace corral {
 std::vector<bpf_insn> round_robin_program(int counter_fd, const std::vector<int>& routable);
 
 class round_robin_router {
-public:
+  public:
     round_robin_router() = default;
     ~round_robin_router();
     round_robin_router(const round_robin_router&) = delete;
@@ -28,7 +28,7 @@ public:
     /// done, else what failed (the group keeps its previous program), and why in errno.
     std::string attach(int socket_fd, const std::vector<int>& routable);
 
-private:
+  private:
     int counter_fd_ = -1;  ///< the map, made at the first attach; kept so the turn carries on
 };
 

@@ -26,7 +26,8 @@ service_notifier::service_notifier(const std::map<std::string, std::string>& env
     : notifier_(lookup(environment, "NOTIFY_SOCKET")) {
     auto usec = lookup(environment, "WATCHDOG_USEC");
     auto pid = lookup(environment, "WATCHDOG_PID");
-    if (!usec.empty() && (pid.empty() || std::atol(pid.c_str()) == ::getpid()) && std::atoll(usec.c_str()) > 0)
+    if (!usec.empty() && (pid.empty() || std::atol(pid.c_str()) == ::getpid()) &&
+        std::atoll(usec.c_str()) > 0)
         watchdog_ = std::chrono::microseconds(std::atoll(usec.c_str()));
 }
 
@@ -36,12 +37,13 @@ void service_notifier::ready(const std::string& status) {
 }
 
 void service_notifier::reloading() {
-    notifier_.send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", monotonic_usec()));
+    notifier_.send(
+        fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", monotonic_usec()));
 }
 
 void service_notifier::stopping(std::chrono::microseconds drain_time) {
-    notifier_.send(fmt::format("STOPPING=1\nEXTEND_TIMEOUT_USEC={}\nSTATUS=stopping",
-                               drain_time.count()));
+    notifier_.send(
+        fmt::format("STOPPING=1\nEXTEND_TIMEOUT_USEC={}\nSTATUS=stopping", drain_time.count()));
 }
 
 void service_notifier::status(const std::string& line) {

@@ -15,7 +15,7 @@
 namespace corral {
 
 class service_notifier {
-public:
+  public:
     /// Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from `environment`.
     explicit service_notifier(const std::map<std::string, std::string>& environment);
 
@@ -29,7 +29,7 @@ public:
     std::optional<std::chrono::microseconds> watchdog_interval() const { return watchdog_; }
     void watchdog_ping();
 
-private:
+  private:
     notifier notifier_;
     std::optional<std::chrono::microseconds> watchdog_;
     std::string last_status_;

@@ -4,9 +4,9 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <boost/asio/detail/throw_error.hpp>  // 1.81 uses it without including it
@@ -191,10 +191,10 @@ pid_t spawn_worker_process(boost::asio::io_context& io, const worker_command& co
     if (ec) {
         // execve() says ENOENT for a script whose #! interpreter is missing.
         bool interpreter = ec.value() == ENOENT && std::filesystem::exists(command.executable);
-        throw std::system_error(ec.value(), std::generic_category(),
-                                "cannot execute worker command " + command.executable.string() +
-                                    (interpreter ? " (is the interpreter on its #! line missing?)"
-                                                 : ""));
+        throw std::system_error(
+            ec.value(), std::generic_category(),
+            "cannot execute worker command " + command.executable.string() +
+                (interpreter ? " (is the interpreter on its #! line missing?)" : ""));
     }
     pid_t pid = worker.id();
     worker.detach();  // the arbiter reaps with waitpid(-1); see docs/design.md

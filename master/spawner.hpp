@@ -19,8 +19,8 @@ namespace corral {
 
 /// The program every worker runs, resolved once at start.
 struct worker_command {
-    std::filesystem::path executable;   ///< absolute
-    std::vector<std::string> arguments; ///< argv[1..]
+    std::filesystem::path executable;    ///< absolute
+    std::vector<std::string> arguments;  ///< argv[1..]
 };
 
 /// `command` as configured (empty = the built-in corral-worker beside this binary), with

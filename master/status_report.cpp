@@ -1,9 +1,9 @@
 #include "master/status_report.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <boost/json/array.hpp>
-#include <fmt/format.h>
 
 #include "shared/plural.hpp"
 
@@ -105,18 +105,19 @@ std::string format_status(const boost::json::object& status) {
         const auto& w = value.as_object();
         const auto& beat = w.at("heartbeat_age_seconds");
         const auto& memory = w.at("memory_bytes");
-        out += fmt::format("{:>8} {:>4} {:<9} {:>8} {:>10} {:>6} {:>10} {:>10}\n",
-                           w.at("pid").to_number<long>(), w.at("generation").to_number<long>(),
-                           w.at("state").as_string().c_str(),
-                           human_duration(w.at("age_seconds").to_number<double>()),
-                           w.at("requests").to_number<std::uint64_t>(),
-                           w.at("connections").to_number<std::uint64_t>(),
-                           beat.is_null() ? "none" : human_duration(beat.to_number<double>()) + " ago",
-                           memory.is_null() ? "-" : human_bytes(memory.to_number<double>()));
+        out += fmt::format(
+            "{:>8} {:>4} {:<9} {:>8} {:>10} {:>6} {:>10} {:>10}\n", w.at("pid").to_number<long>(),
+            w.at("generation").to_number<long>(), w.at("state").as_string().c_str(),
+            human_duration(w.at("age_seconds").to_number<double>()),
+            w.at("requests").to_number<std::uint64_t>(),
+            w.at("connections").to_number<std::uint64_t>(),
+            beat.is_null() ? "none" : human_duration(beat.to_number<double>()) + " ago",
+            memory.is_null() ? "-" : human_bytes(memory.to_number<double>()));
     }
     const auto& totals = status.at("totals").as_object();
     out += fmt::format("total: {}, {} ready, {} requests, {} connections\n",
-                       count_of(totals.at("workers").to_number<long>(), "worker"), totals.at("ready").to_number<long>(),
+                       count_of(totals.at("workers").to_number<long>(), "worker"),
+                       totals.at("ready").to_number<long>(),
                        totals.at("requests").to_number<std::uint64_t>(),
                        totals.at("connections").to_number<std::uint64_t>());
     return out;
@@ -131,37 +132,45 @@ std::string metrics_text(const supervision_snapshot& snapshot) {
     for (const auto& slot : snapshot.workers)
         out += fmt::format("corral_worker_requests_total{{pid=\"{}\",generation=\"{}\"}} {}\n",
                            slot.pid, slot.generation, slot.requests);
-    family("corral_requests_total", "counter", "Requests answered by all workers, past and present.");
+    family("corral_requests_total", "counter",
+           "Requests answered by all workers, past and present.");
     std::uint64_t requests = snapshot.counters.requests_of_exited_workers;
     for (const auto& slot : snapshot.workers) requests += slot.requests;
     out += fmt::format("corral_requests_total {}\n", requests);
     family("corral_worker_connections", "gauge", "Open client connections, per live worker.");
     for (const auto& slot : snapshot.workers)
-        out += fmt::format("corral_worker_connections{{pid=\"{}\"}} {}\n", slot.pid, slot.connections);
+        out +=
+            fmt::format("corral_worker_connections{{pid=\"{}\"}} {}\n", slot.pid, slot.connections);
     family("corral_workers", "gauge", "Worker processes by state.");
     for (auto state : {worker_state::booting, worker_state::ready, worker_state::draining}) {
         auto count = std::count_if(snapshot.workers.begin(), snapshot.workers.end(),
                                    [state](const worker_slot& s) { return s.state == state; });
         out += fmt::format("corral_workers{{state=\"{}\"}} {}\n", to_string(state), count);
     }
-    family("corral_worker_heartbeat_age_seconds", "gauge", "Time since each worker's last WATCHDOG=1.");
+    family("corral_worker_heartbeat_age_seconds", "gauge",
+           "Time since each worker's last WATCHDOG=1.");
     for (const auto& slot : snapshot.workers)
         if (slot.last_heartbeat)
-            out += fmt::format("corral_worker_heartbeat_age_seconds{{pid=\"{}\"}} {:.3f}\n", slot.pid,
-                               seconds_between(*slot.last_heartbeat, snapshot.now));
+            out += fmt::format("corral_worker_heartbeat_age_seconds{{pid=\"{}\"}} {:.3f}\n",
+                               slot.pid, seconds_between(*slot.last_heartbeat, snapshot.now));
     family("corral_worker_memory_bytes", "gauge", "Proportional set size (PSS) of each worker.");
     for (const auto& slot : snapshot.workers)
         if (slot.memory)
-            out += fmt::format("corral_worker_memory_bytes{{pid=\"{}\"}} {}\n", slot.pid, *slot.memory);
-    family("corral_worker_restarts_total", "counter", "Workers that ended and were replaced, by reason.");
+            out += fmt::format("corral_worker_memory_bytes{{pid=\"{}\"}} {}\n", slot.pid,
+                               *slot.memory);
+    family("corral_worker_restarts_total", "counter",
+           "Workers that ended and were replaced, by reason.");
     for (const auto& [reason, count] : snapshot.counters.restarts)
         out += fmt::format("corral_worker_restarts_total{{reason=\"{}\"}} {}\n", reason, count);
     family("corral_reloads_total", "counter", "Reloads by result.");
-    out += fmt::format("corral_reloads_total{{result=\"complete\"}} {}\n", snapshot.counters.reloads);
-    out += fmt::format("corral_reloads_total{{result=\"failed\"}} {}\n", snapshot.counters.failed_reloads);
+    out +=
+        fmt::format("corral_reloads_total{{result=\"complete\"}} {}\n", snapshot.counters.reloads);
+    out += fmt::format("corral_reloads_total{{result=\"failed\"}} {}\n",
+                       snapshot.counters.failed_reloads);
     family("corral_generation", "gauge", "The generation of workers the master converges on.");
     out += fmt::format("corral_generation {}\n", snapshot.generation);
-    family("corral_listener_queue_length", "gauge", "Connections waiting in each listener's accept queue.");
+    family("corral_listener_queue_length", "gauge",
+           "Connections waiting in each listener's accept queue.");
     for (const auto& item : snapshot.listeners.items())
         out += fmt::format("corral_listener_queue_length{{listener=\"{}\"}} {}\n", item->name,
                            queued_connections(*item));

@@ -1,9 +1,8 @@
 #include "master/supervision_policy.hpp"
 
-#include <csignal>
-
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <numeric>
 #include <set>
 
@@ -11,9 +10,12 @@ namespace corral {
 
 const char* to_string(worker_state state) {
     switch (state) {
-        case worker_state::booting: return "booting";
-        case worker_state::ready: return "ready";
-        case worker_state::draining: return "draining";
+        case worker_state::booting:
+            return "booting";
+        case worker_state::ready:
+            return "ready";
+        case worker_state::draining:
+            return "draining";
     }
     return "unknown";
 }
@@ -52,9 +54,10 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
             if (slot.state == worker_state::ready) served.insert(slot.shard);
         }
     }
-    int ready_current = static_cast<int>(std::count_if(current.begin(), current.end(), [](auto* slot) {
-        return slot->state == worker_state::ready;
-    }));
+    int ready_current =
+        static_cast<int>(std::count_if(current.begin(), current.end(), [](auto* slot) {
+            return slot->state == worker_state::ready;
+        }));
     int alive = static_cast<int>(current.size() + outdated.size());
     manage_plan plan;
     plan.spawn = std::max(0, std::min(target.count - static_cast<int>(current.size()),
@@ -74,7 +77,8 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
 
 int choose_shard(const std::vector<worker_slot>& table, const supervision_target& target,
                  const std::vector<int>& queued) {
-    auto shards = std::max<std::size_t>(static_cast<std::size_t>(std::max(target.count, 1)), queued.size());
+    auto shards =
+        std::max<std::size_t>(static_cast<std::size_t>(std::max(target.count, 1)), queued.size());
     std::vector<int> holders(shards, 0);
     for (const auto& slot : table)
         if (!slot.draining() && !is_outdated(slot, target) && slot.shard >= 0 &&
@@ -116,7 +120,8 @@ bool replacement_complete(const std::vector<worker_slot>& table, const supervisi
 }
 
 std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now) {
-    if (limits.max_memory > 0 && slot.memory && static_cast<double>(*slot.memory) > limits.max_memory)
+    if (limits.max_memory > 0 && slot.memory &&
+        static_cast<double>(*slot.memory) > limits.max_memory)
         return "max_worker_memory";
     if (limits.max_lifetime.count() > 0 && seconds_f(now - slot.spawned_at) > limits.max_lifetime)
         return "max_worker_lifetime";
@@ -153,8 +158,7 @@ std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>&
     return overdue;
 }
 
-boot_backoff::boot_backoff(std::function<double()> random_fraction, seconds_f first,
-                           seconds_f cap)
+boot_backoff::boot_backoff(std::function<double()> random_fraction, seconds_f first, seconds_f cap)
     : random_fraction_(std::move(random_fraction)), first_(first), cap_(cap) {}
 
 seconds_f boot_backoff::record_failure(time_point now) {

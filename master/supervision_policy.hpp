@@ -21,8 +21,8 @@ struct supervision_target {
 };
 
 struct manage_plan {
-    int spawn = 0;               ///< workers of the target generation to start now
-    std::vector<pid_t> retire;   ///< workers to drain (TERM)
+    int spawn = 0;              ///< workers of the target generation to start now
+    std::vector<pid_t> retire;  ///< workers to drain (TERM)
 };
 
 /// Whether a worker is to be replaced: of another generation, or asking to be recycled.
@@ -31,8 +31,8 @@ bool is_outdated(const worker_slot& slot, const supervision_target& target);
 /// The reconciler. Draining workers do not count. Starts target-generation workers while
 /// fewer than `count` are booting or ready, keeping at most `count + surge` alive; retires
 /// an outdated worker for each replacement that is ready (booting ones first, then those
-/// whose accept shard a ready replacement serves, then the oldest), so ready capacity never dips below `count`; retires the oldest current workers
-/// above `count`.
+/// whose accept shard a ready replacement serves, then the oldest), so ready capacity never dips
+/// below `count`; retires the oldest current workers above `count`.
 manage_plan plan_workers(const std::vector<worker_slot>& table, const supervision_target& target);
 
 /// The accept shard (accept_shards.hpp) a new worker gets: the one that the fewest workers
@@ -55,10 +55,10 @@ std::vector<int> shards_to_route(const std::vector<worker_slot>& table, int coun
 bool replacement_complete(const std::vector<worker_slot>& table, const supervision_target& target);
 
 struct deadlines {
-    seconds_f boot{30};              ///< booting -> killed
-    seconds_f heartbeat{30};         ///< ready and silent -> SIGABRT
-    seconds_f graceful{30};          ///< draining -> SIGKILL
-    seconds_f abort_grace{5};        ///< SIGABRT ignored -> SIGKILL
+    seconds_f boot{30};        ///< booting -> killed
+    seconds_f heartbeat{30};   ///< ready and silent -> SIGABRT
+    seconds_f graceful{30};    ///< draining -> SIGKILL
+    seconds_f abort_grace{5};  ///< SIGABRT ignored -> SIGKILL
 };
 
 enum class overdue_reason { boot_timeout, heartbeat_timeout, drain_timeout, abort_ignored };
@@ -77,7 +77,7 @@ std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>&
 
 /// Limits that recycle a worker: memory (PSS) and age.
 struct recycle_limits {
-    double max_memory = 0;    ///< bytes; 0 = off
+    double max_memory = 0;      ///< bytes; 0 = off
     seconds_f max_lifetime{0};  ///< 0 = off
 };
 
@@ -87,10 +87,10 @@ std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits
 /// Exponential backoff with jitter between spawns after boot failures, so a worker that
 /// cannot boot is never respawned in a busy loop. Reset when a worker boots.
 class boot_backoff {
-public:
+  public:
     /// `random_fraction` returns a value in [0, 1); the delay is scaled by 0.5 to 1 of it.
-    explicit boot_backoff(std::function<double()> random_fraction,
-                          seconds_f first = seconds_f{0.1}, seconds_f cap = seconds_f{30});
+    explicit boot_backoff(std::function<double()> random_fraction, seconds_f first = seconds_f{0.1},
+                          seconds_f cap = seconds_f{30});
 
     /// Records a worker that died before READY=1; returns the wait before the next spawn.
     seconds_f record_failure(time_point now);
@@ -99,7 +99,7 @@ public:
     bool may_spawn(time_point now) const { return now >= next_spawn_; }
     int consecutive_failures() const { return failures_; }
 
-private:
+  private:
     std::function<double()> random_fraction_;
     seconds_f first_, cap_;
     int failures_ = 0;

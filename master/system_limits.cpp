@@ -13,8 +13,10 @@ long raise_open_files_limit() {
         rlim_t previous = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
         if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-            log::warning("setrlimit(RLIMIT_NOFILE) failed while raising the open files limit "
-                         "from {}", previous);
+            log::warning(
+                "setrlimit(RLIMIT_NOFILE) failed while raising the open files limit "
+                "from {}",
+                previous);
             return static_cast<long>(previous);
         }
     }

@@ -48,14 +48,14 @@ std::string encode_upgrade_state(const upgrade_state& state) {
                            {"age_seconds", w.age_seconds},
                            {"shard", w.shard},
                            {"full", w.full}});
-    return boost::json::serialize(boost::json::object{
-        {"version", 1},
-        {"last_generation", state.last_generation},
-        {"target_generation", state.target_generation},
-        {"count", state.count},
-        {"listeners", std::move(listeners)},
-        {"shards", std::move(shards)},
-        {"workers", std::move(workers)}});
+    return boost::json::serialize(
+        boost::json::object{{"version", 1},
+                            {"last_generation", state.last_generation},
+                            {"target_generation", state.target_generation},
+                            {"count", state.count},
+                            {"listeners", std::move(listeners)},
+                            {"shards", std::move(shards)},
+                            {"workers", std::move(workers)}});
 }
 
 upgrade_state decode_upgrade_state(const std::string& text) {
@@ -84,8 +84,8 @@ upgrade_state decode_upgrade_state(const std::string& text) {
         }
         return state;
     } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string(upgrade_state_variable) + " is unreadable: " +
-                                    e.what());
+        throw std::invalid_argument(std::string(upgrade_state_variable) +
+                                    " is unreadable: " + e.what());
     }
 }
 
@@ -98,7 +98,8 @@ std::string check_new_binary(const std::filesystem::path& executable,
     ::posix_spawn_file_actions_init(&actions);
     ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid = 0;
-    int error = ::posix_spawn(&pid, executable.c_str(), &actions, nullptr, pointers.data(), environ);
+    int error =
+        ::posix_spawn(&pid, executable.c_str(), &actions, nullptr, pointers.data(), environ);
     ::posix_spawn_file_actions_destroy(&actions);
     if (error != 0) return "cannot run " + executable.string() + ": " + std::strerror(error);
     int status = 0;

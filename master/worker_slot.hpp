@@ -26,8 +26,8 @@ struct worker_slot {
     pid_t pid = 0;
     int generation = 0;
     worker_state state = worker_state::booting;
-    bool first_generation = false;       ///< one of the workers spawned at start
-    int shard = 0;                       ///< its accept shard of each sharded listener
+    bool first_generation = false;  ///< one of the workers spawned at start
+    int shard = 0;                  ///< its accept shard of each sharded listener
     /// Retiring, but not yet told: new connections no longer go to its shard, and TERM
     /// follows once the shard's queue is empty (arbiter::hand_over_shards).
     std::optional<time_point> handover_since;

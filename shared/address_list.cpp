@@ -53,7 +53,8 @@ address_list::address_list(std::string_view text) {
             auto digits = entry.substr(slash + 1);
             std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
             if (prefix < 0 || prefix > (v4 ? 32 : 128))
-                throw std::invalid_argument("\"" + std::string(entry) + "\" has a bad prefix length");
+                throw std::invalid_argument("\"" + std::string(entry) +
+                                            "\" has a bad prefix length");
             net.prefix = v4 ? prefix + 96 : prefix;
         }
         networks_.push_back(net);

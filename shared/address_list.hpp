@@ -11,7 +11,7 @@
 namespace corral {
 
 class address_list {
-public:
+  public:
     /// Parses a comma-separated list; throws std::invalid_argument naming a bad entry.
     explicit address_list(std::string_view text);
 
@@ -20,7 +20,7 @@ public:
     /// can reach a unix socket.
     bool contains(std::string_view address) const;
 
-private:
+  private:
     struct network {
         std::array<std::uint8_t, 16> bytes{};  ///< IPv4 as IPv4-mapped IPv6
         int prefix = 128;

@@ -51,8 +51,10 @@ std::string bind_address::display() const {
             return host.find(':') != std::string::npos
                        ? "http://[" + host + "]:" + std::to_string(port)
                        : "http://" + host + ":" + std::to_string(port);
-        case kind::unix_path: return "unix:" + path;
-        case kind::inherited_fd: return "fd://" + std::to_string(fd);
+        case kind::unix_path:
+            return "unix:" + path;
+        case kind::inherited_fd:
+            return "fd://" + std::to_string(fd);
     }
     return text;
 }

@@ -12,11 +12,11 @@ struct bind_address {
     enum class kind { tcp, unix_path, inherited_fd };
 
     kind type = kind::tcp;
-    std::string host;         ///< tcp: name or literal address, without brackets
-    std::uint16_t port = 0;   ///< tcp
-    std::string path;         ///< unix_path
-    int fd = -1;              ///< inherited_fd
-    std::string text;         ///< as written, for messages
+    std::string host;        ///< tcp: name or literal address, without brackets
+    std::uint16_t port = 0;  ///< tcp
+    std::string path;        ///< unix_path
+    int fd = -1;             ///< inherited_fd
+    std::string text;        ///< as written, for messages
 
     /// The address as a URL-ish string for logs: `http://127.0.0.1:8000`, `unix:/run/x.sock`.
     std::string display() const;

@@ -1,6 +1,7 @@
 #include "shared/config.hpp"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +9,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <toml++/toml.h>
 
 #include "shared/address_list.hpp"
 #include "shared/bind_address.hpp"
@@ -38,10 +38,18 @@ std::string toml_quote(std::string_view text) {
     std::string out = "\"";
     for (char ch : text) {
         switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
                     out += fmt::format("\\u{:04X}", static_cast<unsigned char>(ch));
@@ -69,20 +77,27 @@ std::string toml_number(double value) {
 /// What a node holds, for "got ..." in error messages.
 std::string describe(const toml::node& node) {
     switch (node.type()) {
-        case toml::node_type::string: return "string " + toml_quote(*node.value<std::string>());
-        case toml::node_type::integer: return "integer " + std::to_string(*node.value<std::int64_t>());
-        case toml::node_type::floating_point: return "number " + toml_number(*node.value<double>());
-        case toml::node_type::boolean: return *node.value<bool>() ? "boolean true" : "boolean false";
-        case toml::node_type::array: return "a list";
-        case toml::node_type::table: return "a table";
-        default: return "a date or time";
+        case toml::node_type::string:
+            return "string " + toml_quote(*node.value<std::string>());
+        case toml::node_type::integer:
+            return "integer " + std::to_string(*node.value<std::int64_t>());
+        case toml::node_type::floating_point:
+            return "number " + toml_number(*node.value<double>());
+        case toml::node_type::boolean:
+            return *node.value<bool>() ? "boolean true" : "boolean false";
+        case toml::node_type::array:
+            return "a list";
+        case toml::node_type::table:
+            return "a table";
+        default:
+            return "a date or time";
     }
 }
 
 [[noreturn]] void fail(const origin& from, const toml::node& node, const setting& s,
                        std::string_view got) {
-    throw config_error(
-        fmt::format("{}: {}: expected {}, got {}", from.at(node), s.name, expected_description(s), got));
+    throw config_error(fmt::format("{}: {}: expected {}, got {}", from.at(node), s.name,
+                                   expected_description(s), got));
 }
 
 void check_range(const origin& from, const toml::node& node, const setting& s, double value) {
@@ -179,14 +194,14 @@ void assign(config& cfg, const setting& s, const toml::node& node, const origin&
 toml::table read_file(const std::filesystem::path& path) {
     std::ifstream stream(path);
     if (!stream)
-        throw config_error(fmt::format("cannot read config file {}: {}", path.string(),
-                                       std::strerror(errno)));
+        throw config_error(
+            fmt::format("cannot read config file {}: {}", path.string(), std::strerror(errno)));
     try {
         return toml::parse(stream, path.string());
     } catch (const toml::parse_error& e) {
         const auto& begin = e.source().begin;
-        throw config_error(fmt::format("{}:{}:{}: invalid TOML: {}", path.string(),
-                                       begin.line, begin.column, e.description()));
+        throw config_error(fmt::format("{}:{}:{}: invalid TOML: {}", path.string(), begin.line,
+                                       begin.column, e.description()));
     }
 }
 
@@ -197,10 +212,10 @@ void apply_file(config& cfg, const std::filesystem::path& path) {
         const setting* s = find_setting(key.str());
         if (!s) {
             auto hint = closest_setting_name(key.str());
-            throw config_error(fmt::format(
-                "{}:{}:{}: unknown setting \"{}\"{}", from.file, key.source().begin.line,
-                key.source().begin.column, key.str(),
-                hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
+            throw config_error(
+                fmt::format("{}:{}:{}: unknown setting \"{}\"{}", from.file,
+                            key.source().begin.line, key.source().begin.column, key.str(),
+                            hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
         }
         assign(cfg, *s, node, from);
     }

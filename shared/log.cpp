@@ -1,9 +1,8 @@
 #include "shared/log.hpp"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -23,11 +22,16 @@ std::string path_ = "-";
 
 const char* level_name(level severity) {
     switch (severity) {
-        case level::debug: return "DEBUG";
-        case level::info: return "INFO";
-        case level::warning: return "WARNING";
-        case level::error: return "ERROR";
-        case level::critical: return "CRITICAL";
+        case level::debug:
+            return "DEBUG";
+        case level::info:
+            return "INFO";
+        case level::warning:
+            return "WARNING";
+        case level::error:
+            return "ERROR";
+        case level::critical:
+            return "CRITICAL";
     }
     return "INFO";
 }
@@ -35,11 +39,16 @@ const char* level_name(level severity) {
 /// syslog priorities, as journald reads them from a `<N>` prefix.
 int priority(level severity) {
     switch (severity) {
-        case level::debug: return 7;
-        case level::info: return 6;
-        case level::warning: return 4;
-        case level::error: return 3;
-        case level::critical: return 2;
+        case level::debug:
+            return 7;
+        case level::info:
+            return 6;
+        case level::warning:
+            return 4;
+        case level::error:
+            return 3;
+        case level::critical:
+            return 2;
     }
     return 6;
 }
@@ -69,7 +78,8 @@ std::string format_line(level severity, std::string_view message) {
         for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         return fmt::format(R"({{"time":"{}","pid":{},"level":"{}","message":{}}})",
                            timestamp("%Y-%m-%dT%H:%M:%S%z"), ::getpid(), name,
-                           boost::json::serialize(boost::json::string(message))) + "\n";
+                           boost::json::serialize(boost::json::string(message))) +
+               "\n";
     }
     if (is_journal_stream(fd_))  // journald stamps the time itself
         return fmt::format("<{}>[{}] [{}] {}\n", priority(severity), ::getpid(),

@@ -36,7 +36,8 @@ void write(level severity, std::string_view message);
 
 template <typename... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {
-    if (enabled(level::debug)) write(level::debug, fmt::format(format, std::forward<Args>(args)...));
+    if (enabled(level::debug))
+        write(level::debug, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
@@ -49,7 +50,8 @@ void warning(fmt::format_string<Args...> format, Args&&... args) {
 }
 template <typename... Args>
 void error(fmt::format_string<Args...> format, Args&&... args) {
-    if (enabled(level::error)) write(level::error, fmt::format(format, std::forward<Args>(args)...));
+    if (enabled(level::error))
+        write(level::error, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void critical(fmt::format_string<Args...> format, Args&&... args) {

@@ -12,7 +12,7 @@ namespace corral {
 
 /// Sends notifications to one NOTIFY_SOCKET; does nothing when there is none.
 class notifier {
-public:
+  public:
     /// Connects to `socket_name` (a path, or `@name` for the abstract namespace); "" = none.
     explicit notifier(std::string_view socket_name);
     /// Reads $NOTIFY_SOCKET.
@@ -26,7 +26,7 @@ public:
     /// false (and leaves errno) when it could not be sent.
     bool send(std::string_view message) const;
 
-private:
+  private:
     int fd_ = -1;
 };
 

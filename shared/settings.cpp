@@ -258,8 +258,7 @@ std::string expected_description(const setting& s) {
             if constexpr (std::is_same_v<value_type, int>) {
                 if (s.octal) return std::string("a file mode such as 0o022");
                 return s.accepts_auto ? "an integer or \"auto\"" : "an integer";
-            }
-            else if constexpr (std::is_same_v<value_type, double>)
+            } else if constexpr (std::is_same_v<value_type, double>)
                 return s.unit == "seconds" ? "a number of seconds" : "a number";
             else if constexpr (std::is_same_v<value_type, bool>)
                 return "true or false";

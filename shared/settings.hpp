@@ -27,12 +27,12 @@ struct setting {
     std::string_view unit{};           ///< "seconds", "processes", ... or ""
     std::string_view flags{};          ///< CLI11 names, e.g. "-w,--workers"; "" = none
     std::string_view help{};           ///< one line
-    double min = 0;                  ///< numbers: smallest accepted value
-    double max = 0;                  ///< numbers: largest accepted value
+    double min = 0;                    ///< numbers: smallest accepted value
+    double max = 0;                    ///< numbers: largest accepted value
     std::string_view choices{};        ///< strings: accepted values separated by '|', or ""
-    bool for_workers = false;        ///< passed to workers as CORRAL_<NAME>
-    bool accepts_auto = false;       ///< "auto" = the CPUs this process may use
-    bool octal = false;              ///< a file mode: shown as 0o022
+    bool for_workers = false;          ///< passed to workers as CORRAL_<NAME>
+    bool accepts_auto = false;         ///< "auto" = the CPUs this process may use
+    bool octal = false;                ///< a file mode: shown as 0o022
 };
 
 /// All settings, in the order the docs and --print-config list them.

@@ -8,15 +8,19 @@ namespace asio = boost::asio;
 
 corral::router make_routes() {
     corral::router routes;
-    routes.get("/hello/{name}", [](corral::request& req) -> asio::awaitable<corral::response> {
-              co_return corral::response::text("hello " + std::string(*req.path_parameter("name")));
-          })
-        .websocket("/ws/shout", [](corral::request&, corral::websocket& ws) -> asio::awaitable<void> {
-            while (auto message = co_await ws.receive()) {
-                for (auto& c : message->data) c = static_cast<char>(std::toupper(c));
-                co_await ws.send(std::move(*message));
-            }
-        });
+    routes
+        .get("/hello/{name}",
+             [](corral::request& req) -> asio::awaitable<corral::response> {
+                 co_return corral::response::text("hello " +
+                                                  std::string(*req.path_parameter("name")));
+             })
+        .websocket("/ws/shout",
+                   [](corral::request&, corral::websocket& ws) -> asio::awaitable<void> {
+                       while (auto message = co_await ws.receive()) {
+                           for (auto& c : message->data) c = static_cast<char>(std::toupper(c));
+                           co_await ws.send(std::move(*message));
+                       }
+                   });
     return routes;
 }
 

@@ -76,7 +76,8 @@ asio::awaitable<void> hold_idle(load& l, std::vector<std::unique_ptr<stream_type
 
 int main(int argc, char** argv) {
     if (argc < 6) {
-        std::fprintf(stderr, "usage: %s echo|idle HOST PORT PATH CONNECTIONS [SECONDS [BYTES]]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s echo|idle HOST PORT PATH CONNECTIONS [SECONDS [BYTES]]\n",
+                     argv[0]);
         return 2;
     }
     std::string mode = argv[1];
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
         l.until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
         for (int i = 0; i < connections; ++i) asio::co_spawn(io, echo_loop(l), asio::detached);
         io.run();
-        std::printf("round_trips %llu errors %llu\n", static_cast<unsigned long long>(l.round_trips),
+        std::printf("round_trips %llu errors %llu\n",
+                    static_cast<unsigned long long>(l.round_trips),
                     static_cast<unsigned long long>(l.errors));
         return l.errors ? 1 : 0;
     }
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(l.errors));
     std::fflush(stdout);
     char c;
-    while (std::fread(&c, 1, 1, stdin) == 1) {}  // hold until stdin closes
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }  // hold until stdin closes
     return 0;
 }

@@ -59,8 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static harness h;
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return 0;
-    asio::generic::stream_protocol::socket server_end(h.io, asio::generic::stream_protocol(AF_UNIX, 0),
-                                                      pair[0]);
+    asio::generic::stream_protocol::socket server_end(
+        h.io, asio::generic::stream_protocol(AF_UNIX, 0), pair[0]);
     h.server->serve(std::move(server_end));
     h.io.restart();
     h.io.poll();  // the connection starts and waits for bytes

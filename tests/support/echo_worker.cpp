@@ -43,13 +43,13 @@ boost::json::array field_array(const corral::request::field_list& fields) {
 }
 
 boost::asio::awaitable<corral::response> echo(corral::request& req) {
-    co_return corral::json(boost::json::object{
-        {"method", req.method},
-        {"uri", req.target},
-        {"version", boost::json::array{req.version / 10, req.version % 10}},
-        {"headers", field_array(req.headers)},
-        {"trailers", field_array(req.trailers)},
-        {"body", base64(req.body)}});
+    co_return corral::json(
+        boost::json::object{{"method", req.method},
+                            {"uri", req.target},
+                            {"version", boost::json::array{req.version / 10, req.version % 10}},
+                            {"headers", field_array(req.headers)},
+                            {"trailers", field_array(req.trailers)},
+                            {"body", base64(req.body)}});
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Accept shards on real sockets: the kernel's reuseport group, the routing program, the
 // queue lengths the arbiter's handover reads, and how shards cross a binary upgrade.
 
+#include "master/accept_shards.hpp"
+
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,7 +10,6 @@
 
 #include <vector>
 
-#include "master/accept_shards.hpp"
 #include "master/round_robin_router.hpp"
 #include "master/upgrade.hpp"
 

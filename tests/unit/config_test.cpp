@@ -1,14 +1,14 @@
 // Config loading: the four layers, their precedence, and every error message.
 
-#include <doctest/doctest.h>
+#include "shared/config.hpp"
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 
-#include "shared/config.hpp"
 #include "shared/settings.hpp"
 
 using namespace corral;
@@ -149,15 +149,18 @@ TEST_CASE("config errors name the file, line, column, key, what was expected and
     const example examples[] = {
         {"\n\nworkers = \"lots\"\n",
          ":3:11: workers: expected an integer or \"auto\" from 1 to 4096, got string \"lots\""},
-        {"workers = 0\n", ":1:11: workers: expected an integer or \"auto\" from 1 to 4096, got integer 0"},
+        {"workers = 0\n",
+         ":1:11: workers: expected an integer or \"auto\" from 1 to 4096, got integer 0"},
         {"wrkers = 2\n", ":1:1: unknown setting \"wrkers\" (did you mean \"workers\"?)"},
         {"colour = 2\n", ":1:1: unknown setting \"colour\""},
         {"timeout = \"30s\"\n",
          ":1:11: timeout: expected a number of seconds from 0.1 to 86400, got string \"30s\""},
         {"bind = \"127.0.0.1:80\"\n", ":1:8: bind: expected a list of strings, got string"},
         {"bind = [\"127.0.0.1:99999\"]\n",
-         ":1:9: bind: invalid address \"127.0.0.1:99999\": the port must be a number from 0 to 65535"},
-        {"bind = [\"::1:80\"]\n", "bind: invalid address \"::1:80\": an IPv6 address needs brackets"},
+         ":1:9: bind: invalid address \"127.0.0.1:99999\": the port must be a number from 0 to "
+         "65535"},
+        {"bind = [\"::1:80\"]\n",
+         "bind: invalid address \"::1:80\": an IPv6 address needs brackets"},
         {"bind = []\n", ":1:8: bind: expected a list of strings, got an empty list"},
         {"loglevel = \"loud\"\n",
          ":1:12: loglevel: expected one of debug|info|warning|error|critical, got string \"loud\""},

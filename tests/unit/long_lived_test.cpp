@@ -99,7 +99,9 @@ TEST_CASE("malformed WebSocket upgrades get 400, 403 or 426 with the reason") {
 
 TEST_CASE("server-sent events are framed line by line") {
     CHECK(format_event({.data = "hello"}) == "data: hello\n\n");
-    CHECK(format_event({.data = "a\nb\r\nc\rd", .event = "tick", .id = "7",
+    CHECK(format_event({.data = "a\nb\r\nc\rd",
+                        .event = "tick",
+                        .id = "7",
                         .retry = std::chrono::milliseconds(1500)}) ==
           "event: tick\nid: 7\nretry: 1500\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
     CHECK(format_event({.data = "", .event = "x\ny", .id = "", .retry = {}}) ==
@@ -108,16 +110,20 @@ TEST_CASE("server-sent events are framed line by line") {
 
 TEST_CASE("the test client runs handlers in process: routes, HEAD, 404/405/426, exceptions") {
     router routes;
-    routes.get("/users/{id}", [](request& req) -> asio::awaitable<response> {
-              co_return response::text("user " + std::string(*req.path_parameter("id")));
-          })
-        .post("/echo", [](request& req) -> asio::awaitable<response> {
-            co_return response::text(req.body + " from " + req.client_address);
-        })
-        .get("/fails", [](request&) -> asio::awaitable<response> {
-            throw std::runtime_error("boom");
-            co_return response::text("unreachable");
-        })
+    routes
+        .get("/users/{id}",
+             [](request& req) -> asio::awaitable<response> {
+                 co_return response::text("user " + std::string(*req.path_parameter("id")));
+             })
+        .post("/echo",
+              [](request& req) -> asio::awaitable<response> {
+                  co_return response::text(req.body + " from " + req.client_address);
+              })
+        .get("/fails",
+             [](request&) -> asio::awaitable<response> {
+                 throw std::runtime_error("boom");
+                 co_return response::text("unreachable");
+             })
         .websocket("/ws", echo);
     test_client client(routes);
     CHECK(client.get("/users/7").body == "user 7");
@@ -137,25 +143,29 @@ TEST_CASE("the test client runs handlers in process: routes, HEAD, 404/405/426, 
 TEST_CASE("the test client collects streams and runs background tasks and offloaded work") {
     int tasks_run = 0;
     router routes;
-    routes.get("/stream", [](request&) -> asio::awaitable<response> {
-              co_return server_sent_events([](event_stream& events) -> asio::awaitable<void> {
-                  for (int i = 1; i <= 3; ++i) {
-                      if (!co_await events.sleep(std::chrono::milliseconds(1))) break;
-                      server_sent_event event{.data = std::to_string(i)};
-                      co_await events.send(event);
-                  }
-              });
-          })
-        .post("/job", [&tasks_run](request&) -> asio::awaitable<response> {
-            auto task = [&tasks_run]() -> asio::awaitable<void> {
-                ++tasks_run;
-                co_return;
-            };
-            co_return response::status_only(202).add_background_task(std::move(task));
-        })
+    routes
+        .get("/stream",
+             [](request&) -> asio::awaitable<response> {
+                 co_return server_sent_events([](event_stream& events) -> asio::awaitable<void> {
+                     for (int i = 1; i <= 3; ++i) {
+                         if (!co_await events.sleep(std::chrono::milliseconds(1))) break;
+                         server_sent_event event{.data = std::to_string(i)};
+                         co_await events.send(event);
+                     }
+                 });
+             })
+        .post("/job",
+              [&tasks_run](request&) -> asio::awaitable<response> {
+                  auto task = [&tasks_run]() -> asio::awaitable<void> {
+                      ++tasks_run;
+                      co_return;
+                  };
+                  co_return response::status_only(202).add_background_task(std::move(task));
+              })
         .get("/pool", blocking([](request&) {
-            return response::text(std::this_thread::get_id() == std::thread::id() ? "" : "pool");
-        }));
+                 return response::text(std::this_thread::get_id() == std::thread::id() ? ""
+                                                                                       : "pool");
+             }));
     test_client client(routes);
     auto stream = client.get("/stream");
     CHECK(stream.body == "data: 1\n\ndata: 2\n\ndata: 3\n\n");
@@ -199,7 +209,8 @@ TEST_CASE("the test client talks to WebSocket endpoints") {
     CHECK_THROWS_AS(greet.receive(), websocket_closed);
     CHECK(greet.server_close_code() == 4000);
 
-    CHECK_THROWS_AS(client.websocket("/ws/greet/bob", {{"Origin", "https://evil"}}), websocket_refused);
+    CHECK_THROWS_AS(client.websocket("/ws/greet/bob", {{"Origin", "https://evil"}}),
+                    websocket_refused);
     CHECK_THROWS_AS(client.websocket("/ws/none"), websocket_refused);
     auto failing = client.websocket("/ws/fails");
     CHECK_THROWS_AS(failing.receive(), websocket_closed);

@@ -34,8 +34,8 @@ TEST_CASE("bind addresses parse as an operator writes them") {
 
 TEST_CASE("bad bind addresses say what is wrong") {
     CHECK_THROWS_WITH_AS(parse_bind_address(""), "the address is empty", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(parse_bind_address("host:http"), "the port must be a number from 0 to 65535",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(parse_bind_address("host:http"),
+                         "the port must be a number from 0 to 65535", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_bind_address("::1:80"),
                          "an IPv6 address needs brackets, as in [::1]:8000", std::invalid_argument);
     CHECK_THROWS_WITH_AS(parse_bind_address("[::1:80"), "'[' without a closing ']'",
@@ -50,7 +50,8 @@ TEST_CASE("bad bind addresses say what is wrong") {
 }
 
 TEST_CASE("notify datagrams split into assignments") {
-    auto assignments = parse_notify_message("READY=1\nSTATUS=serving a=b\nnonsense\nX_CORRAL_REQUESTS=7\n");
+    auto assignments =
+        parse_notify_message("READY=1\nSTATUS=serving a=b\nnonsense\nX_CORRAL_REQUESTS=7\n");
     REQUIRE(assignments.size() == 3);
     CHECK(assignments[0] == std::pair<std::string_view, std::string_view>{"READY", "1"});
     CHECK(assignments[1].second == "serving a=b");
@@ -60,7 +61,8 @@ TEST_CASE("notify datagrams split into assignments") {
 
 TEST_CASE("exits are described in words an operator can act on") {
     CHECK(describe_exit(3 << 8, false) == "exited with code 3");
-    CHECK(describe_exit(SIGKILL, false) == "was killed by signal 9 (SIGKILL)! Perhaps out of memory?");
+    CHECK(describe_exit(SIGKILL, false) ==
+          "was killed by signal 9 (SIGKILL)! Perhaps out of memory?");
     CHECK(describe_exit(SIGKILL, true) == "was killed by signal 9 (SIGKILL)");
     CHECK(describe_exit(SIGSEGV | 0x80, false) ==
           "was killed by signal 11 (SIGSEGV) and dumped core");

@@ -43,7 +43,8 @@ TEST_CASE("forwarded headers count only from a trusted peer") {
 
 TEST_CASE("Forwarded (RFC 7239) gives the client and the scheme") {
     address_list trusted("127.0.0.1");
-    request::field_list headers{{"Forwarded", R"(for="[2001:db8::1]:4711";proto=https, for=127.0.0.1)"}};
+    request::field_list headers{
+        {"Forwarded", R"(for="[2001:db8::1]:4711";proto=https, for=127.0.0.1)"}};
     auto origin = resolve_forwarded(headers, "127.0.0.1", true, trusted);
     CHECK(origin.client == "2001:db8::1");
     CHECK(origin.scheme == "https");

@@ -1,8 +1,8 @@
 // The raw-head checks in front of Beast's parser: limits and request smuggling defences.
 
-#include <doctest/doctest.h>
-
 #include "request_head_check.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace corral;
 
@@ -39,7 +39,7 @@ TEST_CASE("limits answer 414 and 431, as Gunicorn's do") {
     CHECK(status_of("GET /aaaaaaaaaaaaaaaaaaaaaaaaa", limits) == 414);  // before the line ends
     CHECK(status_of("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits) == 431);
     CHECK(status_of("GET / HTTP/1.1\r\nLong: 123456\r\n\r\n", limits) == 431);  // 14 with CRLF
-    CHECK(status_of("GET / HTTP/1.1\r\nOk: 123456\r\n\r\n", limits) == 0);    // 12 with CRLF
+    CHECK(status_of("GET / HTTP/1.1\r\nOk: 123456\r\n\r\n", limits) == 0);      // 12 with CRLF
 }
 
 TEST_CASE("request smuggling defences answer 400, unknown codings 501") {
@@ -53,7 +53,8 @@ TEST_CASE("request smuggling defences answer 400, unknown codings 501") {
         {"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
         {"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0},  // known coding
         {"POST / HTTP/1.1\r\nTransfer-Encoding: brotli9, chunked\r\n\r\n", 501},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\n", 0},
@@ -65,8 +66,8 @@ TEST_CASE("request smuggling defences answer 400, unknown codings 501") {
         {"GET http://example.com/x HTTP/1.1\r\n\r\n", 0},
         {"GET foo/bar HTTP/1.1\r\n\r\n", 400},
         {"CONNECT example.com:443 HTTP/1.1\r\n\r\n", 0},
-        {"GET / HTTP/1.1\r\nHost: a\n\r\n", 400},              // bare LF
-        {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400},              // bare LF after the request line
+        {"GET / HTTP/1.1\r\nHost: a\n\r\n", 400},               // bare LF
+        {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400},               // bare LF after the request line
         {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},  // obs-fold
         {"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400},            // invalid name
         {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400},            // space before the colon

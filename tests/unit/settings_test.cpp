@@ -1,13 +1,14 @@
 // The settings table against the files that document it.
 
+#include "shared/settings.hpp"
+
 #include <doctest/doctest.h>
+#include <toml++/toml.h>
 
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "shared/config.hpp"
-#include "shared/settings.hpp"
 
 using namespace corral;
 
@@ -23,7 +24,9 @@ std::string read_source_file(const std::string& relative) {
 
 }  // namespace
 
-TEST_CASE("docs/configuration.md is the table's Markdown (regenerate: corral --print-settings-markdown)") {
+TEST_CASE(
+    "docs/configuration.md is the table's Markdown (regenerate: corral "
+    "--print-settings-markdown)") {
     CHECK(read_source_file("docs/configuration.md") == settings_markdown());
 }
 

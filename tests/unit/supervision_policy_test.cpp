@@ -1,10 +1,10 @@
 // The master's decisions over the worker table, driven without forking.
 
+#include "master/supervision_policy.hpp"
+
 #include <doctest/doctest.h>
 
 #include <csignal>
-
-#include "master/supervision_policy.hpp"
 
 using namespace corral;
 using namespace std::chrono_literals;
@@ -138,7 +138,9 @@ TEST_CASE("a shard left with a queue gets the next worker, even beyond the count
     CHECK(choose_shard(table, target) == 0);
 }
 
-TEST_CASE("connections go to shards with a ready worker with room, else a ready or booting one, else any") {
+TEST_CASE(
+    "connections go to shards with a ready worker with room, else a ready or booting one, else "
+    "any") {
     auto every = [](const worker_slot&) { return true; };
     std::vector<worker_slot> table{slot(1, worker_state::booting), slot(2, worker_state::ready),
                                    slot(3, worker_state::draining)};

@@ -1,11 +1,11 @@
 #include "demo_app.hpp"
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <thread>
@@ -25,7 +25,8 @@ namespace asio = boost::asio;
 constexpr long max_sleep_ms = 600'000;
 
 /// A query parameter as a whole number in [low, high]; `fallback` when absent or invalid.
-long number_parameter(const request& req, std::string_view name, long fallback, long low, long high) {
+long number_parameter(const request& req, std::string_view name, long fallback, long low,
+                      long high) {
     auto text = req.query_parameter(name);
     if (!text) return fallback;
     long value = fallback;
@@ -140,8 +141,8 @@ asio::awaitable<response> events(request& req) {
         for (long n = first; count == 0 || n < first + count; ++n) {
             if (!co_await stream.sleep(std::chrono::milliseconds(interval))) break;
             auto data = boost::json::serialize(boost::json::object{{"n", n}, {"pid", pid}});
-            server_sent_event tick{.data = std::move(data), .event = "tick",
-                                   .id = std::to_string(n), .retry = {}};
+            server_sent_event tick{
+                .data = std::move(data), .event = "tick", .id = std::to_string(n), .retry = {}};
             co_await stream.send(tick);
         }
     });
@@ -156,7 +157,8 @@ asio::awaitable<response> background(request& req) {
         co_await timer.async_wait(asio::use_awaitable);
         log::info("Background task finished after {} ms", ms);
     };
-    co_return response::text("accepted: working " + std::to_string(ms) + " ms after this answer\n", 202)
+    co_return response::text("accepted: working " + std::to_string(ms) + " ms after this answer\n",
+                             202)
         .add_background_task(std::move(task));
 }
 
@@ -175,7 +177,8 @@ router make_routes() {
         .post("/echo", echo)
         .post("/background", background)
         .websocket("/ws/echo", websocket_echo);
-    if (const char* debug = std::getenv("CORRAL_DEBUG_ENDPOINTS"); debug && std::string_view(debug) == "true")
+    if (const char* debug = std::getenv("CORRAL_DEBUG_ENDPOINTS");
+        debug && std::string_view(debug) == "true")
         routes.get("/stall", stall).get("/cpu", cpu);
     return routes;
 }

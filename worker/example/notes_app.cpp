@@ -22,7 +22,9 @@ namespace asio = boost::asio;
 using corral::request;
 using corral::response;
 
-boost::json::object note_json(long id, const std::string& text) { return {{"id", id}, {"text", text}}; }
+boost::json::object note_json(long id, const std::string& text) {
+    return {{"id", id}, {"text", text}};
+}
 
 std::optional<long> note_id(const request& req) {
     try {
@@ -53,7 +55,8 @@ asio::awaitable<response> create_note(note_store& store, request& req) {
         corral::log::debug("Indexed note {}", id);
         co_return;
     };
-    co_return corral::json(note_json(id, store.notes[id]), 201).add_background_task(std::move(index));
+    co_return corral::json(note_json(id, store.notes[id]), 201)
+        .add_background_task(std::move(index));
 }
 
 /// Each text message becomes a note; the answer is the note as JSON. Binary messages get

@@ -2,12 +2,13 @@
 // an app built on corral tests its handlers (no master, no sockets, no ports).
 
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "notes_app.hpp"
+
 #include <doctest/doctest.h>
 
 #include <boost/json/parse.hpp>
 
 #include "corral/test_client.hpp"
-#include "notes_app.hpp"
 
 namespace {
 

@@ -1,13 +1,13 @@
 #include "access_log.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <cerrno>
 #include <ctime>
-#include <fmt/format.h>
 
 #include "shared/log.hpp"
 
@@ -18,7 +18,8 @@ using namespace std::chrono;
 constexpr auto flush_interval = milliseconds(100);
 constexpr std::size_t max_buffered = 1 << 20;  // beyond it (a stuck pipe), lines are dropped
 
-const std::string gunicorn_default = R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
+const std::string gunicorn_default =
+    R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
 
 std::string common_log_time(system_clock::time_point when) {
     std::time_t seconds = system_clock::to_time_t(when);
@@ -37,7 +38,8 @@ std::string header_of(const std::vector<std::pair<std::string, std::string>>& fi
 }
 
 std::string request_line(const request& req) {
-    return fmt::format("{} {} HTTP/{}.{}", req.method, req.target, req.version / 10, req.version % 10);
+    return fmt::format("{} {} HTTP/{}.{}", req.method, req.target, req.version / 10,
+                       req.version % 10);
 }
 
 /// The value of one atom: `h`, `r`, `{user-agent}i`, ...
@@ -55,7 +57,8 @@ std::string atom(std::string_view name, const access_entry& e) {
         }
         return "-";
     }
-    if (name == "h") return e.req.client_address.empty() ? e.req.remote_address : e.req.client_address;
+    if (name == "h")
+        return e.req.client_address.empty() ? e.req.remote_address : e.req.client_address;
     if (name == "l" || name == "u") return "-";
     if (name == "t") return common_log_time(e.started);
     if (name == "r") return request_line(e.req);
@@ -77,7 +80,9 @@ std::string atom(std::string_view name, const access_entry& e) {
 }
 
 std::string json_line(const access_entry& e) {
-    auto quote = [](std::string_view text) { return boost::json::serialize(boost::json::string(text)); };
+    auto quote = [](std::string_view text) {
+        return boost::json::serialize(boost::json::string(text));
+    };
     return fmt::format(
         R"({{"time":{},"remote":{},"method":{},"path":{},"query":{},"protocol":"HTTP/{}.{}",)"
         R"("status":{},"bytes":{},"referer":{},"user_agent":{},"duration_us":{},"pid":{}}})",
@@ -107,7 +112,8 @@ std::string access_log::format_line(const std::string& format, const access_entr
     return out;
 }
 
-access_log::access_log(boost::asio::io_context& io, const std::string& path, const std::string& format)
+access_log::access_log(boost::asio::io_context& io, const std::string& path,
+                       const std::string& format)
     : timer_(io), path_(path), format_(format) {
     reopen();
 }
@@ -122,7 +128,8 @@ void access_log::reopen() {
     int fd = path_ == "-" ? STDERR_FILENO
                           : ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        log::error("open() failed while opening the access log {}: {}", path_, std::strerror(errno));
+        log::error("open() failed while opening the access log {}: {}", path_,
+                   std::strerror(errno));
         return;
     }
     if (fd_ > STDERR_FILENO) ::close(fd_);
@@ -160,7 +167,8 @@ void access_log::flush() {
     }
     buffer_.erase(0, written);
     if (dropped_ > 0 && buffer_.empty()) {
-        log::warning("The access log could not keep up: {} lines dropped", std::exchange(dropped_, 0));
+        log::warning("The access log could not keep up: {} lines dropped",
+                     std::exchange(dropped_, 0));
     }
     if (!buffer_.empty()) schedule_flush();
 }

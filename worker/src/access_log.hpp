@@ -23,7 +23,7 @@ struct access_entry {
 };
 
 class access_log {
-public:
+  public:
     /// `path`: "" = off, "-" = stderr, else a file opened for appending. `format`: "" =
     /// Gunicorn's default, "json" = JSON lines, else Gunicorn's atoms.
     access_log(boost::asio::io_context& io, const std::string& path, const std::string& format);
@@ -39,7 +39,7 @@ public:
     /// One line for `entry` in `format` (no newline); public for tests.
     static std::string format_line(const std::string& format, const access_entry& entry);
 
-private:
+  private:
     void schedule_flush();
 
     boost::asio::steady_timer timer_;

@@ -3,8 +3,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
 
 #include "forwarded.hpp"
 #include "proxy_protocol.hpp"
@@ -30,8 +30,8 @@ int status_for(boost::system::error_code ec) {
 /// RFC 9110 6.5.1: fields that frame or route a message must not come as trailers.
 std::string check_trailers(const request::field_list& trailers) {
     for (const auto& [name, value] : trailers)
-        for (std::string_view forbidden : {"content-length", "transfer-encoding", "host",
-                                           "trailer", "te", "authorization"})
+        for (std::string_view forbidden :
+             {"content-length", "transfer-encoding", "host", "trailer", "te", "authorization"})
             if (iequals(name, forbidden)) return name + " sent as a trailer field";
     return "";
 }
@@ -42,7 +42,7 @@ std::string check_trailers(const request::field_list& trailers) {
 /// and field nodes to allocate and then copy (see docs/benchmarks.md). Fields after the
 /// head's `head_fields` are a chunked body's trailers.
 class connection::body_parser : public http::basic_parser<true> {
-public:
+  public:
     body_parser(request& req, std::size_t head_fields, head_limits::underscore header_map)
         : req_(req), head_fields_(head_fields), header_map_(header_map) {
         req_.headers.reserve(head_fields);
@@ -50,14 +50,14 @@ public:
 
     bool expects_continue() const { return expects_continue_; }
 
-private:
+  private:
     using error_code = boost::system::error_code;
     using beast_view = boost::beast::string_view;
 
     static std::string_view view(beast_view text) { return {text.data(), text.size()}; }
 
-    void on_request_impl(http::verb, beast_view method, beast_view target,
-                         int version, error_code&) override {
+    void on_request_impl(http::verb, beast_view method, beast_view target, int version,
+                         error_code&) override {
         req_.method.assign(view(method));
         req_.target.assign(view(target));
         req_.version = version;
@@ -69,7 +69,8 @@ private:
 
     void on_field_impl(http::field name, beast_view name_text, beast_view value,
                        error_code&) override {
-        if (name == http::field::expect && req_.version >= 11 && iequals(view(value), "100-continue"))
+        if (name == http::field::expect && req_.version >= 11 &&
+            iequals(view(value), "100-continue"))
             expects_continue_ = true;
         auto& list = fields_seen_++ < head_fields_ ? req_.headers : req_.trailers;
         if (header_map_ == head_limits::underscore::drop && has_underscore(view(name_text))) return;
@@ -104,7 +105,7 @@ private:
 };
 
 class connection::chunk_writer : public body_writer {
-public:
+  public:
     chunk_writer(connection& owner, bool chunked) : owner_(owner), chunked_(chunked) {}
 
     asio::awaitable<void> write(std::string_view piece) override {
@@ -130,7 +131,7 @@ public:
         co_return !draining();
     }
 
-private:
+  private:
     connection& owner_;
     bool chunked_;
 };
@@ -198,8 +199,7 @@ asio::awaitable<void> connection::serve() {
     }
 }
 
-bool connection::parse_buffered_request(const head_verdict& head, request& req,
-                                        bool& keep_alive) {
+bool connection::parse_buffered_request(const head_verdict& head, request& req, bool& keep_alive) {
     auto parser = make_parser(head, req);
     boost::system::error_code ec;
     auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
@@ -286,7 +286,8 @@ asio::awaitable<bool> connection::read_proxy_header() {
     for (;;) {
         auto header = parse_proxy_header({buffer_.data() + begin_, end_ - begin_});
         switch (header.outcome) {
-            case proxy_header::kind::absent: co_return true;  // plain HTTP, as Gunicorn allows
+            case proxy_header::kind::absent:
+                co_return true;  // plain HTTP, as Gunicorn allows
             case proxy_header::kind::invalid:
                 log::debug("Refused a PROXY header from {}: {}", remote_address_, header.reason);
                 co_await reply_and_close(400);
@@ -320,8 +321,9 @@ asio::awaitable<head_verdict> connection::read_head() {
                                                 : limits.keepalive)
                           : deadline.remaining();
         if (!co_await read_more(wait)) {
-            if (timed_out_ && !idle_) co_return head_verdict{head_verdict::kind::rejected, 408,
-                                                            "the request head took too long", 0};
+            if (timed_out_ && !idle_)
+                co_return head_verdict{head_verdict::kind::rejected, 408,
+                                       "the request head took too long", 0};
             co_return head_verdict{};
         }
     }
@@ -416,11 +418,10 @@ asio::awaitable<void> connection::serve_websocket(request& req,
     if (verdict.status != 101) co_return co_await refuse_websocket(req, verdict, started);
     if (!output_.empty() && !co_await flush()) co_return;  // answers to pipelined requests
     log_access(req, response::status_only(101), started);
-    websocket_settings settings{endpoint.options.max_message_size
-                                    ? endpoint.options.max_message_size
-                                    : limits.websocket_max_message_size,
-                                limits.websocket_ping_interval, limits.header_timeout,
-                                limits.server_header};
+    websocket_settings settings{
+        endpoint.options.max_message_size ? endpoint.options.max_message_size
+                                          : limits.websocket_max_message_size,
+        limits.websocket_ping_interval, limits.header_timeout, limits.server_header};
     // The session reads through its own buffer: the HTTP one goes, for a smaller idle
     // connection (docs/benchmarks.md counts the bytes).
     std::vector<char>().swap(buffer_);
@@ -474,8 +475,10 @@ void connection::arm_timer(milliseconds timeout) {
 
 void connection::drain() {
     stream_pause_.cancel();
-    if (websocket_) websocket_->going_away();
-    else if (idle_) arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
+    if (websocket_)
+        websocket_->going_away();
+    else if (idle_)
+        arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
 }
 
 }  // namespace corral

@@ -21,7 +21,7 @@ class server;
 class websocket_session;
 
 class connection : public std::enable_shared_from_this<connection> {
-public:
+  public:
     using socket_type = boost::asio::generic::stream_protocol::socket;
 
     connection(server& owner, socket_type socket, std::string remote_address);
@@ -33,8 +33,8 @@ public:
     /// WebSocket closes with 1001, a streamed response's pause() returns early.
     void drain();
 
-private:
-    class body_parser;  ///< Beast's request parser; its templates stay in connection.cpp
+  private:
+    class body_parser;   ///< Beast's request parser; its templates stay in connection.cpp
     class chunk_writer;  ///< what a streamed response's producer writes to
 
     /// A point in time a whole request head must arrive by, once it has started.
@@ -83,7 +83,8 @@ private:
                                                  std::chrono::steady_clock::time_point started);
     /// Answers an upgrade request that did not pass, and logs why. Its own frame: the
     /// response it builds is not kept for the life of a WebSocket that did pass.
-    boost::asio::awaitable<void> refuse_websocket(const request& req, const upgrade_verdict& verdict,
+    boost::asio::awaitable<void> refuse_websocket(const request& req,
+                                                  const upgrade_verdict& verdict,
                                                   std::chrono::steady_clock::time_point started);
     /// The WebSocket endpoint an upgrade request is for; nullptr for other requests.
     const router::websocket_endpoint* websocket_endpoint_for(request& req) const;
@@ -102,8 +103,8 @@ private:
     std::string remote_address_;
     std::vector<char> buffer_;  ///< bytes read; [begin_, end_) not yet parsed
     std::size_t begin_ = 0, end_ = 0;
-    std::string output_;        ///< responses not yet written
-    bool idle_ = true;          ///< between requests: nothing of the next one has arrived
+    std::string output_;  ///< responses not yet written
+    bool idle_ = true;    ///< between requests: nothing of the next one has arrived
     bool timed_out_ = false;
     bool client_finished_ = false;  ///< the last read met the end of the client's stream
     bool peer_trusted_ = false;     ///< the peer is in forwarded_allow_ips

@@ -8,7 +8,8 @@ namespace {
 /// A field value must not hold a line break: one would end the field early.
 std::string one_line(std::string_view text) {
     std::string line(text);
-    std::replace_if(line.begin(), line.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    std::replace_if(
+        line.begin(), line.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
     return line;
 }
 
@@ -70,7 +71,8 @@ boost::asio::awaitable<bool> event_stream::sleep(std::chrono::milliseconds delay
 }
 
 response server_sent_events(event_producer producer, std::chrono::milliseconds heartbeat) {
-    auto body = [producer = std::move(producer), heartbeat](body_writer& out) -> boost::asio::awaitable<void> {
+    auto body = [producer = std::move(producer),
+                 heartbeat](body_writer& out) -> boost::asio::awaitable<void> {
         event_stream events(out, heartbeat);
         co_await producer(events);
     };

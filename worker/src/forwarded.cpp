@@ -42,7 +42,8 @@ std::vector<std::string> forwarded_values(std::string_view header, std::string_v
     return values;
 }
 
-std::string rightmost_untrusted(const std::vector<std::string>& chain, const address_list& trusted) {
+std::string rightmost_untrusted(const std::vector<std::string>& chain,
+                                const address_list& trusted) {
     for (auto it = chain.rbegin(); it != chain.rend(); ++it)
         if (!trusted.contains(*it)) return *it;
     return chain.front();
@@ -60,7 +61,8 @@ forwarded_origin resolve_forwarded(const request::field_list& headers, std::stri
         if (iequals(name, "X-Forwarded-For")) {
             for (auto item : split_list(value, ',')) chain.push_back(node_address(item));
         } else if (iequals(name, "X-Forwarded-Proto")) {
-            if (auto items = split_list(value, ','); !items.empty()) schemes.insert(lowercase(items.front()));
+            if (auto items = split_list(value, ','); !items.empty())
+                schemes.insert(lowercase(items.front()));
         } else if (iequals(name, "X-Forwarded-Ssl")) {
             schemes.insert(lowercase(trim_whitespace(value)) == "on" ? "https" : "http");
         } else if (iequals(name, "Forwarded")) {
@@ -68,7 +70,8 @@ forwarded_origin resolve_forwarded(const request::field_list& headers, std::stri
                 schemes.insert(lowercase(protos.front()));
             if (!std::any_of(headers.begin(), headers.end(),
                              [](const auto& h) { return iequals(h.first, "X-Forwarded-For"); }))
-                for (const auto& node : forwarded_values(value, "for")) chain.push_back(node_address(node));
+                for (const auto& node : forwarded_values(value, "for"))
+                    chain.push_back(node_address(node));
         }
     }
     if (schemes.size() > 1) origin.error = "the forwarding headers disagree on the scheme";

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "shared/address_list.hpp"
 #include "corral/request.hpp"
+#include "shared/address_list.hpp"
 
 namespace corral {
 

@@ -1,6 +1,6 @@
-#include <boost/json/serialize.hpp>
-
 #include "corral/json.hpp"
+
+#include <boost/json/serialize.hpp>
 
 namespace corral {
 

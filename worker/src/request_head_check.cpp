@@ -20,20 +20,23 @@ verdict reject(int status, std::string reason) {
 constexpr bool is_alpha(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
 constexpr bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 constexpr bool is_alnum(char ch) { return is_alpha(ch) || is_digit(ch); }
-constexpr char to_lower(char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch; }
+constexpr char to_lower(char ch) {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch;
+}
 
 /// RFC 9110 5.6.2 tchar, one entry per byte.
 constexpr auto token_chars = [] {
     std::array<bool, 256> table{};
     for (int ch = 0; ch < 256; ++ch) table[ch] = is_alnum(static_cast<char>(ch));
-    for (char ch : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(ch)] = true;
+    for (char ch : std::string_view("!#$%&'*+-.^_`|~"))
+        table[static_cast<unsigned char>(ch)] = true;
     return table;
 }();
 
 bool is_token(std::string_view text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) {
-               return token_chars[static_cast<unsigned char>(ch)];
-           });
+        return token_chars[static_cast<unsigned char>(ch)];
+    });
 }
 
 /// Field values may hold visible characters, obs-text, SP and HTAB; no other control.
@@ -54,9 +57,8 @@ bool same_name(std::string_view name, std::string_view lower) {
 
 bool is_scheme(std::string_view text) {
     return !text.empty() && is_alpha(text.front()) &&
-           std::all_of(text.begin(), text.end(), [](char ch) {
-               return is_alnum(ch) || ch == '+' || ch == '-' || ch == '.';
-           });
+           std::all_of(text.begin(), text.end(),
+                       [](char ch) { return is_alnum(ch) || ch == '+' || ch == '-' || ch == '.'; });
 }
 
 /// [userinfo@]host[:port], with an IPv6 literal in brackets.
@@ -84,7 +86,8 @@ verdict check_target(std::string_view method, std::string_view target) {
         return reject(400, "the request target is in no form HTTP allows");
     auto authority = target.substr(scheme_end + 3);
     authority = authority.substr(0, authority.find_first_of("/?#"));
-    return is_authority(authority) ? verdict{} : reject(400, "the request target's host is malformed");
+    return is_authority(authority) ? verdict{}
+                                   : reject(400, "the request target's host is malformed");
 }
 
 /// The request line without its CRLF: method SP target SP HTTP/1.x.
@@ -107,7 +110,8 @@ verdict check_request_line(std::string_view line) {
     bool shaped = version.size() == 8 && version.starts_with("HTTP/") && is_digit(version[5]) &&
                   version[6] == '.' && is_digit(version[7]);
     if (!shaped) return reject(400, "the HTTP version is malformed");
-    if (version[5] != '1') return reject(505, "HTTP version " + std::string(version) + " is not served");
+    if (version[5] != '1')
+        return reject(505, "HTTP version " + std::string(version) + " is not served");
     return {};
 }
 
@@ -157,7 +161,8 @@ verdict check_framing(framing f) {
     const auto& codings = f.transfer_codings;
     if (std::any_of(codings.begin(), codings.end(), [](auto& c) { return c.empty(); }))
         return reject(400, "an empty transfer coding");
-    if (codings.back() != "chunked") return reject(400, "Transfer-Encoding does not end in chunked");
+    if (codings.back() != "chunked")
+        return reject(400, "Transfer-Encoding does not end in chunked");
     if (std::count(codings.begin(), codings.end(), "chunked") > 1)
         return reject(400, "chunked is applied twice");
     for (const auto& coding : codings)
@@ -220,7 +225,8 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
         }
         if (++fields > limits.fields)
             return reject(431, "more header fields than limit_request_fields");
-        if (auto problem = check_field_line(line, limits, f); problem.outcome == verdict::kind::rejected)
+        if (auto problem = check_field_line(line, limits, f);
+            problem.outcome == verdict::kind::rejected)
             return problem;
         start = end + 1;
     }

@@ -16,7 +16,7 @@ namespace corral {
 struct head_limits {
     std::size_t request_line = 4094;  ///< bytes without CRLF; 0 = no limit
     std::size_t fields = 100;
-    std::size_t field_size = 8190;    ///< bytes of a header line with its CRLF; 0 = no limit
+    std::size_t field_size = 8190;  ///< bytes of a header line with its CRLF; 0 = no limit
     enum class underscore { drop, refuse, dangerous } header_map = underscore::drop;
 };
 
@@ -28,9 +28,9 @@ struct head_verdict {
     };
     kind outcome = kind::incomplete;
     int status = 0;
-    std::string reason;          ///< for the log
-    std::size_t head_size = 0;   ///< complete: bytes up to and including the empty line
-    std::size_t field_count = 0; ///< complete: header fields in the head (trailers come after)
+    std::string reason;           ///< for the log
+    std::size_t head_size = 0;    ///< complete: bytes up to and including the empty line
+    std::size_t field_count = 0;  ///< complete: header fields in the head (trailers come after)
 };
 
 /// Checks the start of `bytes`, which holds at least the beginning of one request.

@@ -85,9 +85,10 @@ router::match router::resolve(request& req) const {
     }
     if (fallback_) return {&fallback_, {}};
     if (allowed.empty() && find_websocket(req))
-        return {nullptr, response::text("This is a WebSocket endpoint: send an upgrade request.\n", 426)
-                             .header("Upgrade", "websocket")
-                             .header("Connection", "Upgrade")};
+        return {nullptr,
+                response::text("This is a WebSocket endpoint: send an upgrade request.\n", 426)
+                    .header("Upgrade", "websocket")
+                    .header("Connection", "Upgrade")};
     if (allowed.empty()) return {nullptr, response::status_only(404)};
     return {nullptr, response::status_only(405).header("Allow", allowed)};
 }

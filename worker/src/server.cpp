@@ -39,7 +39,12 @@ std::string peer_address(const generic_stream::endpoint& endpoint) {
 
 server::server(asio::io_context& io, const router& routes, server_limits limits,
                access_log& requests_log)
-    : io_(io), routes_(routes), limits_(std::move(limits)), access_log_(requests_log), room_(io), room_report_(io) {
+    : io_(io),
+      routes_(routes),
+      limits_(std::move(limits)),
+      access_log_(requests_log),
+      room_(io),
+      room_report_(io) {
     room_.expires_at(asio::steady_timer::time_point::max());  // only cancel() wakes it
 }
 
@@ -73,7 +78,8 @@ asio::awaitable<void> server::accept_loop(acceptor& listener) {
         }
         if (draining_) co_return;
         generic_stream::endpoint peer;  // from accept() itself: no getpeername() per connection
-        auto [ec, socket] = co_await listener.async_accept(peer, asio::as_tuple(asio::use_awaitable));
+        auto [ec, socket] =
+            co_await listener.async_accept(peer, asio::as_tuple(asio::use_awaitable));
         if (!ec) {
             serve(std::move(socket), peer);  // even if a drain began meanwhile: it is ours now
             continue;

@@ -14,8 +14,8 @@
 
 #include "access_log.hpp"
 #include "corral/router.hpp"
-#include "shared/address_list.hpp"
 #include "request_head_check.hpp"
+#include "shared/address_list.hpp"
 
 namespace corral {
 
@@ -30,16 +30,16 @@ struct server_limits {
     std::uint64_t max_body_size = 1 << 20;
     std::uint64_t websocket_max_message_size = 1 << 20;
     std::chrono::milliseconds websocket_ping_interval{20000};  ///< 0: no pings
-    std::uint64_t max_requests = 0;   ///< then ask to be recycled; 0 = never
+    std::uint64_t max_requests = 0;  ///< then ask to be recycled; 0 = never
     std::size_t max_connections = 1000;
     std::string server_header = "corral";
     address_list forwarded_trusted{"127.0.0.1,::1"};  ///< forwarded_allow_ips
     bool proxy_protocol = false;
-    address_list proxy_trusted{"127.0.0.1,::1"};      ///< proxy_allow_ips
+    address_list proxy_trusted{"127.0.0.1,::1"};  ///< proxy_allow_ips
 };
 
 class server {
-public:
+  public:
     server(boost::asio::io_context& io, const router& routes, server_limits limits,
            access_log& requests_log);
     ~server();
@@ -70,7 +70,9 @@ public:
         if (++requests_ == limits_.max_requests && on_request_limit_) on_request_limit_();
     }
     /// Called once, when max_requests is reached (the worker keeps serving).
-    void on_request_limit(std::function<void()> callback) { on_request_limit_ = std::move(callback); }
+    void on_request_limit(std::function<void()> callback) {
+        on_request_limit_ = std::move(callback);
+    }
     /// Called with true when worker_connections is reached and accepting stops, and with
     /// false once a tenth of the connections (at least one) have closed again and stay
     /// closed for 100 ms: at most ten changes a second, however fast connections come
@@ -82,7 +84,7 @@ public:
     void run_background(std::vector<background_task> tasks);
     std::size_t background_tasks_running() const { return background_running_; }
 
-private:
+  private:
     using acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
     boost::asio::awaitable<void> accept_loop(acceptor& listener);
     void accept_queued(acceptor& listener);

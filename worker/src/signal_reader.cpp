@@ -27,16 +27,15 @@ void signal_reader::start(handler on_signal) {
 }
 
 void signal_reader::do_read() {
-    descriptor_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                           [this](boost::system::error_code ec) {
-                               if (ec) return;
-                               signalfd_siginfo info;
-                               while (::read(descriptor_.native_handle(), &info, sizeof info) ==
-                                      sizeof info)
-                                   on_signal_(static_cast<int>(info.ssi_signo),
-                                              info.ssi_code == SI_QUEUE ? info.ssi_int : 0);
-                               do_read();
-                           });
+    descriptor_.async_wait(
+        boost::asio::posix::descriptor_base::wait_read, [this](boost::system::error_code ec) {
+            if (ec) return;
+            signalfd_siginfo info;
+            while (::read(descriptor_.native_handle(), &info, sizeof info) == sizeof info)
+                on_signal_(static_cast<int>(info.ssi_signo),
+                           info.ssi_code == SI_QUEUE ? info.ssi_int : 0);
+            do_read();
+        });
 }
 
 }  // namespace corral

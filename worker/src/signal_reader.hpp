@@ -11,7 +11,7 @@
 namespace corral {
 
 class signal_reader {
-public:
+  public:
     /// `value` is the sigqueue() value, 0 for a plain kill().
     using handler = std::function<void(int signal_number, int value)>;
 
@@ -21,7 +21,7 @@ public:
 
     void start(handler on_signal);
 
-private:
+  private:
     void do_read();
 
     boost::asio::posix::stream_descriptor descriptor_;

@@ -20,9 +20,8 @@ long long watchdog_usec() {
 
 }  // namespace
 
-supervisor_link::supervisor_link(boost::asio::io_context& io,
-                                  std::function<std::string()> counters,
-                                  std::function<void()> on_master_gone)
+supervisor_link::supervisor_link(boost::asio::io_context& io, std::function<std::string()> counters,
+                                 std::function<void()> on_master_gone)
     : notifier_(notifier::from_environment()),
       timer_(io),
       interval_(std::chrono::seconds(1)),

@@ -13,7 +13,7 @@
 namespace corral {
 
 class supervisor_link {
-public:
+  public:
     /// `counters` returns the X_CORRAL_* lines appended to each heartbeat.
     supervisor_link(boost::asio::io_context& io, std::function<std::string()> counters,
                     std::function<void()> on_master_gone);
@@ -28,7 +28,7 @@ public:
     /// Starts the heartbeat (and the parent check, also when no heartbeat is asked for).
     void start();
 
-private:
+  private:
     void do_beat();
 
     notifier notifier_;

@@ -70,7 +70,7 @@ namespace {
 
 /// Collects a streamed body.
 class collecting_writer final : public body_writer {
-public:
+  public:
     asio::awaitable<void> write(std::string_view piece) override {
         body.append(piece);
         co_return;

@@ -25,7 +25,8 @@ void for_each_token(const request& req, std::string_view name, Visit visit) {
 
 bool has_token(const request& req, std::string_view name, std::string_view wanted) {
     bool found = false;
-    for_each_token(req, name, [&](std::string_view token) { found = found || iequals(token, wanted); });
+    for_each_token(req, name,
+                   [&](std::string_view token) { found = found || iequals(token, wanted); });
     return found;
 }
 
@@ -63,8 +64,8 @@ upgrade_verdict check_websocket_upgrade(const request& req, const websocket_opti
     auto version = req.header("sec-websocket-version");
     if (!version) return refuse(400, "Sec-WebSocket-Version is missing");
     if (trim_whitespace(*version) != "13")
-        return refuse(426, "Sec-WebSocket-Version " + std::string(*version) +
-                               " is not supported (only 13)");
+        return refuse(
+            426, "Sec-WebSocket-Version " + std::string(*version) + " is not supported (only 13)");
     if (!req.body.empty() || req.header("transfer-encoding"))
         return refuse(400, "a WebSocket handshake has no body");
     if (options.accept && !options.accept(req))

@@ -22,14 +22,14 @@ namespace corral {
 
 struct websocket_settings {
     std::uint64_t max_message_size = 1 << 20;
-    std::chrono::milliseconds ping_interval{20000};    ///< 0: no pings, no idle timeout
-    std::chrono::milliseconds handshake_timeout{10000}; ///< opening and closing handshakes
+    std::chrono::milliseconds ping_interval{20000};      ///< 0: no pings, no idle timeout
+    std::chrono::milliseconds handshake_timeout{10000};  ///< opening and closing handshakes
     std::string server_header = "corral";
 };
 
 class websocket_session final : public websocket,
                                 public std::enable_shared_from_this<websocket_session> {
-public:
+  public:
     websocket_session(connection::socket_type socket, websocket_settings settings);
 
     /// Answers the upgrade request with 101, runs the handler, and closes (1000, or 1011
@@ -46,7 +46,7 @@ public:
     std::string_view subprotocol() const override { return subprotocol_; }
     int closed_with() const override { return closed_with_; }
 
-private:
+  private:
     /// Without permessage-deflate (not offered): a smaller stream.
     using stream_type = boost::beast::websocket::stream<connection::socket_type, false>;
 
@@ -81,18 +81,18 @@ private:
     std::optional<websocket_message> inbox_;  ///< received, not yet taken by the handler
     websocket_message reading_message_;       ///< the one being read
     /// Beast reads into reading_message_.data through this (it keeps a reference).
-    std::optional<boost::asio::dynamic_string_buffer<char, std::char_traits<char>,
-                                                     std::allocator<char>>>
+    std::optional<
+        boost::asio::dynamic_string_buffer<char, std::char_traits<char>, std::allocator<char>>>
         read_buffer_;
     std::string subprotocol_;
     int closed_with_ = 0;
-    bool open_ = false;          ///< the handshake is done
-    bool reading_ = false;       ///< the read loop runs (maybe parked)
-    bool reader_parked_ = false; ///< it waits for the handler to take the inbox
-    bool message_ready_ = false; ///< reading_message_ is whole, waiting for the inbox
-    bool sending_ = false;       ///< a send() is writing
-    bool close_started_ = false; ///< we sent (or are sending) our close frame
-    bool closed_ = false;        ///< no more messages either way
+    bool open_ = false;           ///< the handshake is done
+    bool reading_ = false;        ///< the read loop runs (maybe parked)
+    bool reader_parked_ = false;  ///< it waits for the handler to take the inbox
+    bool message_ready_ = false;  ///< reading_message_ is whole, waiting for the inbox
+    bool sending_ = false;        ///< a send() is writing
+    bool close_started_ = false;  ///< we sent (or are sending) our close frame
+    bool closed_ = false;         ///< no more messages either way
     bool going_away_pending_ = false;
     bool pinged_ = false;            ///< a keep-alive ping is unanswered
     bool receiver_waiting_ = false;  ///< the handler waits in receive()

@@ -12,6 +12,7 @@
 // handshake's timeout (handshake_timeout) still bounds it: Beast closes the socket when
 // it expires, which ends the read here.
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/buffer.hpp>
@@ -19,14 +20,12 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/beast/websocket/teardown.hpp>
-#include <array>
 #include <memory>
 
 namespace corral {
 
-using websocket_socket =
-    boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol,
-                                     boost::asio::any_io_executor>;
+using websocket_socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol,
+                                                          boost::asio::any_io_executor>;
 
 /// The composed operation behind async_teardown below.
 struct drain_and_close {

@@ -2,13 +2,13 @@
 // loop, and the signals of the worker protocol (TERM drains, QUIT and INT exit now, USR1
 // reopens logs).
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <boost/asio/thread_pool.hpp>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 
 #include "corral/offload.hpp"
 #include "corral/worker.hpp"
@@ -55,19 +55,21 @@ server_limits limits_from(const config& cfg) {
     limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);
     limits.proxy_protocol = cfg.proxy_protocol;
     limits.proxy_trusted = address_list(cfg.proxy_allow_ips);
-    if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS")) limits.max_requests = std::strtoull(limit, nullptr, 10);
+    if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS"))
+        limits.max_requests = std::strtoull(limit, nullptr, 10);
     return limits;
 }
 
 class worker_process {
-public:
+  public:
     worker_process(const router& routes, worker_hooks hooks, const config& cfg)
         : hooks_(std::move(hooks)),
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           pool_(static_cast<std::size_t>(cfg.threads)),
           requests_log_(io_, cfg.accesslog, cfg.access_log_format),
           server_(io_, routes, limits_from(cfg), requests_log_),
-          link_(io_, [this] { return counters(); }, [this] { io_.stop(); }),
+          link_(
+              io_, [this] { return counters(); }, [this] { io_.stop(); }),
           errorlog_(cfg.errorlog) {
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
         server_.on_full([this](bool full) { link_.report_full(full); });
@@ -77,8 +79,9 @@ public:
         use_thread_pool(&pool_);
         auto sockets = take_listen_fds();
         if (sockets.empty()) {
-            log::critical("No listening sockets: LISTEN_FDS is not set for this process. "
-                          "Run workers under corral.");
+            log::critical(
+                "No listening sockets: LISTEN_FDS is not set for this process. "
+                "Run workers under corral.");
             return exit_boot_error;
         }
         for (const auto& socket : sockets) server_.add_listener(socket.fd);
@@ -96,7 +99,7 @@ public:
         return 0;
     }
 
-private:
+  private:
     std::string counters() const {
         return fmt::format("X_CORRAL_REQUESTS={}\nX_CORRAL_CONNECTIONS={}", server_.requests(),
                            server_.connections());
@@ -155,8 +158,7 @@ boost::asio::thread_pool* use_thread_pool(boost::asio::thread_pool* pool) {
 }
 
 boost::asio::any_io_executor thread_pool_executor() {
-    if (!running_pool)
-        throw std::logic_error("offload() needs a running worker or a test_client");
+    if (!running_pool) throw std::logic_error("offload() needs a running worker or a test_client");
     return running_pool->get_executor();
 }
 

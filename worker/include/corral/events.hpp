@@ -33,7 +33,7 @@ struct server_sent_event {
 };
 
 class event_stream {
-public:
+  public:
     event_stream(body_writer& out, std::chrono::milliseconds heartbeat)
         : out_(out), heartbeat_(heartbeat) {}
 
@@ -47,7 +47,7 @@ public:
     /// True once the worker is draining.
     bool draining() const { return out_.draining(); }
 
-private:
+  private:
     boost::asio::awaitable<void> write(std::string_view text);
 
     body_writer& out_;

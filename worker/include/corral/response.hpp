@@ -15,7 +15,7 @@ namespace corral {
 /// Sends one piece of a streamed body. `co_await write(...)` returns once the piece is
 /// handed to the kernel: a slow client makes the producer wait, so memory stays bounded.
 class body_writer {
-public:
+  public:
     virtual ~body_writer() = default;
     /// Throws std::system_error when the client has gone away.
     virtual boost::asio::awaitable<void> write(std::string_view piece) = 0;
@@ -45,8 +45,7 @@ struct response {
 
     /// A response whose body `producer` writes as it goes (chunked for HTTP/1.1 clients,
     /// up to the connection's close for HTTP/1.0 ones).
-    static response streamed(body_producer producer, std::string content_type,
-                             int status = 200);
+    static response streamed(body_producer producer, std::string content_type, int status = 200);
 
     /// A text/plain response.
     static response text(std::string body, int status = 200);

@@ -18,12 +18,20 @@ namespace corral {
 using handler = std::function<boost::asio::awaitable<response>(request&)>;
 
 class router {
-public:
+  public:
     router& add(std::string method, std::string pattern, handler h);
-    router& get(std::string pattern, handler h) { return add("GET", std::move(pattern), std::move(h)); }
-    router& post(std::string pattern, handler h) { return add("POST", std::move(pattern), std::move(h)); }
-    router& put(std::string pattern, handler h) { return add("PUT", std::move(pattern), std::move(h)); }
-    router& del(std::string pattern, handler h) { return add("DELETE", std::move(pattern), std::move(h)); }
+    router& get(std::string pattern, handler h) {
+        return add("GET", std::move(pattern), std::move(h));
+    }
+    router& post(std::string pattern, handler h) {
+        return add("POST", std::move(pattern), std::move(h));
+    }
+    router& put(std::string pattern, handler h) {
+        return add("PUT", std::move(pattern), std::move(h));
+    }
+    router& del(std::string pattern, handler h) {
+        return add("DELETE", std::move(pattern), std::move(h));
+    }
     /// A WebSocket endpoint: upgrade requests to `pattern` run `h` (see corral/websocket.hpp).
     router& websocket(std::string pattern, websocket_handler h, websocket_options options = {});
     /// Answers every request that no route matches (instead of 404/405).
@@ -56,7 +64,7 @@ public:
     /// nullptr when there is none.
     const websocket_endpoint* find_websocket(request& req) const;
 
-private:
+  private:
     struct route {
         std::string method;
         std::vector<std::string> segments;  ///< "{name}" segments capture

@@ -33,7 +33,7 @@ struct in_process_websocket;
 
 /// The client's end of a WebSocket opened by test_client::websocket().
 class test_websocket {
-public:
+  public:
     test_websocket(test_websocket&&) noexcept;
     test_websocket& operator=(test_websocket&&) noexcept;
     /// Closes with 1000 if neither side has closed, and waits for the handler to return.
@@ -52,9 +52,10 @@ public:
     /// The subprotocol the endpoint chose.
     std::string subprotocol() const;
 
-private:
+  private:
     friend class test_client;
-    test_websocket(boost::asio::io_context& io, std::shared_ptr<detail::in_process_websocket> state);
+    test_websocket(boost::asio::io_context& io,
+                   std::shared_ptr<detail::in_process_websocket> state);
 
     boost::asio::io_context* io_;
     std::shared_ptr<detail::in_process_websocket> state_;
@@ -62,14 +63,14 @@ private:
 
 /// Thrown by test_client::websocket() when the endpoint refuses the upgrade.
 class websocket_refused : public std::runtime_error {
-public:
+  public:
     websocket_refused(int status, const std::string& reason)
         : std::runtime_error(reason), status(status) {}
     int status;  ///< 400, 403, 404 (no such endpoint), 426
 };
 
 class test_client {
-public:
+  public:
     explicit test_client(const router& routes, std::size_t threads = 2);
     ~test_client();
     test_client(const test_client&) = delete;
@@ -90,7 +91,7 @@ public:
     /// this client's loop. Throws websocket_refused when it is not upgraded.
     test_websocket websocket(std::string target, request::field_list headers = {});
 
-private:
+  private:
     /// Runs the loop until `done` is true; throws after `timeout`.
     void run_until(const bool& done, std::chrono::milliseconds timeout);
 

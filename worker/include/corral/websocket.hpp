@@ -38,25 +38,25 @@ struct websocket_message {
 /// Close codes a handler is likely to use (RFC 6455 7.4.1).
 namespace close_code {
 constexpr int normal = 1000;
-constexpr int going_away = 1001;        ///< the worker is draining (reload, stop, scale-down)
+constexpr int going_away = 1001;  ///< the worker is draining (reload, stop, scale-down)
 constexpr int protocol_error = 1002;
 constexpr int unsupported_data = 1003;
-constexpr int invalid_payload = 1007;   ///< e.g. invalid UTF-8 in a text message
+constexpr int invalid_payload = 1007;  ///< e.g. invalid UTF-8 in a text message
 constexpr int policy_violation = 1008;
 constexpr int message_too_big = 1009;
-constexpr int internal_error = 1011;    ///< the handler threw
+constexpr int internal_error = 1011;  ///< the handler threw
 }  // namespace close_code
 
 /// Thrown by send() once the connection is closed or closing: the handler should return.
 class websocket_closed : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 /// The handler's side of one WebSocket connection. One receive() and one send() may be
 /// pending at a time each; more sends wait their turn.
 class websocket {
-public:
+  public:
     virtual ~websocket() = default;
 
     /// The next message; std::nullopt once the connection is closed (by the client, by the
