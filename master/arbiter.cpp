@@ -148,8 +148,7 @@ void arbiter::start() {
                       item->shards ? ", an accept shard per worker" : "");
     }
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
-    notify_ = std::make_unique<notify_receiver>(io_);
-    notify_->start([this](pid_t sender, std::string_view message) { on_notify(sender, message); });
+    open_notify_channels(spec);
     log::info("Using worker: {}", spec.command.executable.string());
     auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
                                  ? sources_.environment.at("RUNTIME_DIRECTORY")
@@ -173,6 +172,23 @@ void arbiter::start() {
     if (upgraded) adopt_upgraded_workers(*upgraded);
     manage_workers();
     do_tick();
+}
+
+void arbiter::open_notify_channels(const generation_spec& spec) {
+    notify_ = std::make_unique<notify_channels>(
+        io_, spec.cfg.worker_tmp_dir, sources_.environment,
+        [this](int channel, std::string_view message) { on_notify(channel, message); });
+    check_notify_reachable(spec);
+    log::debug("Notify sockets in {}", notify_->directory());
+}
+
+void arbiter::check_notify_reachable(const generation_spec& spec) const {
+    if (!spec.run_as) return;
+    if (auto why = unreachable_reason(notify_->directory(), *spec.run_as); !why.empty())
+        throw std::runtime_error(fmt::format(
+            "worker_tmp_dir: workers running as {} could not reach their notify sockets in {}: "
+            "{}; set worker_tmp_dir to a directory they can reach",
+            spec.run_as->name, notify_->directory(), why));
 }
 
 void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
@@ -385,6 +401,7 @@ std::string arbiter::start_reload() {
         next.cfg = load_config(sources_);
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
         next.run_as = resolve_credentials(next.cfg.user, next.cfg.group);
+        check_notify_reachable(next);
         next.listeners = socket_activated_
                              ? current.listeners
                              : listener_set::bind_all(next.cfg.bind, listener_options(next.cfg),
@@ -581,12 +598,11 @@ supervision_snapshot arbiter::snapshot() const {
             started_at_, supervision_clock::now()};
 }
 
-void arbiter::on_notify(pid_t sender, std::string_view message) {
-    worker_slot* slot = find_worker(sender);
-    if (!slot) {
-        log::debug("Dropped a notification from pid {}: not a worker", sender);
-        return;
-    }
+void arbiter::on_notify(int channel, std::string_view message) {
+    auto found = std::find_if(workers_.begin(), workers_.end(),
+                              [channel](const worker_slot& s) { return s.channel == channel; });
+    if (found == workers_.end()) return;
+    worker_slot* slot = &*found;
     auto now = supervision_clock::now();
     for (auto [key, value] : parse_notify_message(message)) {
         if (key == "READY" && value == "1" && slot->state == worker_state::booting) {
@@ -597,7 +613,10 @@ void arbiter::on_notify(pid_t sender, std::string_view message) {
             log::info("Worker {} ready in {} ms (generation {})", slot->pid,
                       milliseconds_since(slot->spawned_at, now), slot->generation);
         } else if (key == "WATCHDOG" && value == "1") {
-            slot->last_heartbeat = now;
+            slot->last_heartbeat = now;  // from a booting worker too: the clock runs from it
+        } else if (key == "EXTEND_TIMEOUT_USEC" && slot->state == worker_state::booting) {
+            slot->boot_extended_until =
+                now + std::chrono::microseconds(static_cast<long long>(parse_counter(value)));
         } else if (key == "X_CORRAL_REQUESTS") {
             slot->requests = parse_counter(value);
         } else if (key == "X_CORRAL_CONNECTIONS") {
@@ -623,6 +642,7 @@ void arbiter::reap_workers() {
         if (slot == workers_.end()) continue;  // not ours (orphans reaped as PID 1)
         worker_slot gone = std::move(*slot);
         workers_.erase(slot);
+        notify_->close(gone.channel);
         counters_.requests_of_exited_workers += gone.requests;
         bool expected = gone.killed || gone.draining();
         if (phase_ == phase::running && !gone.draining())
@@ -799,15 +819,18 @@ void arbiter::spawn_worker() {
             static_cast<std::uint64_t>(spec.cfg.max_requests) +
             std::uniform_int_distribution<std::uint64_t>(
                 0, static_cast<std::uint64_t>(spec.cfg.max_requests_jitter))(random_);
-    auto environment = worker_environment(sources_.environment, spec.cfg, spec.listeners,
-                                          notify_->address(), slot.generation, slot.request_limit);
     try {
+        slot.channel = notify_->open(spec.run_as);
+        auto environment =
+            worker_environment(sources_.environment, spec.cfg, spec.listeners,
+                               notify_->path(slot.channel), slot.generation, slot.request_limit);
         std::vector<int> listen_fds;
         for (const auto& item : spec.listeners.items())
             listen_fds.push_back(item->fd_for_shard(slot.shard));
         slot.pid = spawn_worker_process(io_, spec.command, listen_fds, std::move(environment),
                                         log::descriptor(), spec.run_as);
     } catch (const std::system_error& e) {
+        notify_->close(slot.channel);
         if (!any_worker_booted_) {  // it will not get better by itself: say so and stop
             log::critical("{}", e.what());
             begin_stop(phase::stopping_quickly, exit_code::runtime_failure);

@@ -16,7 +16,7 @@
 #include "master/control_server.hpp"
 #include "master/listeners.hpp"
 #include "master/metrics_server.hpp"
-#include "master/notify_receiver.hpp"
+#include "master/notify_channels.hpp"
 #include "master/pidfile.hpp"
 #include "master/service_notifier.hpp"
 #include "master/spawner.hpp"
@@ -64,7 +64,10 @@ class arbiter {
     void do_wait_signal();
     void do_tick();
     void dispatch_signal(int signal_number);
-    void on_notify(pid_t sender, std::string_view message);
+    void open_notify_channels(const generation_spec& spec);
+    /// Throws when the workers of `spec` could not reach their notify sockets.
+    void check_notify_reachable(const generation_spec& spec) const;
+    void on_notify(int channel, std::string_view message);
 
     void handle_chld();  ///< reap exited workers; replace the ones that died
     void handle_hup();   ///< reload: new config, new generation, then drain the old one
@@ -120,7 +123,7 @@ class arbiter {
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;
     boost::asio::steady_timer upgrade_timer_;
-    std::unique_ptr<notify_receiver> notify_;
+    std::unique_ptr<notify_channels> notify_;
     std::unique_ptr<pidfile> pidfile_;
     std::unique_ptr<control_server> control_;
     service_notifier systemd_;

@@ -140,6 +140,7 @@ std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>&
         }
         switch (slot.state) {
             case worker_state::booting:
+                if (slot.boot_extended_until && now <= *slot.boot_extended_until) break;
                 if (seconds_f waited = now - slot.spawned_at; waited > limits.boot)
                     overdue.push_back({slot.pid, SIGKILL, overdue_reason::boot_timeout, waited});
                 break;

@@ -28,11 +28,13 @@ struct worker_slot {
     worker_state state = worker_state::booting;
     bool first_generation = false;  ///< one of the workers spawned at start
     int shard = 0;                  ///< its accept shard of each sharded listener
+    int channel = -1;               ///< its notify socket (notify_channels); -1 = none
     /// Retiring, but not yet told: new connections no longer go to its shard, and TERM
     /// follows once the shard's queue is empty (arbiter::hand_over_shards).
     std::optional<time_point> handover_since;
     time_point spawned_at{};
     std::optional<time_point> ready_at;
+    std::optional<time_point> boot_extended_until;  ///< EXTEND_TIMEOUT_USEC= while booting
     std::optional<time_point> draining_since;
     std::optional<time_point> last_heartbeat;  ///< none until the first WATCHDOG=1
     std::optional<time_point> aborted_at;      ///< SIGABRT sent for a missed heartbeat

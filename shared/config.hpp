@@ -59,6 +59,7 @@ struct config {
     bool debug_endpoints = false;    ///< demo app: /stall and /cpu
     std::string control_socket;      ///< "" = automatic, "off" = none
     std::string metrics_bind;        ///< "" = off
+    std::string worker_tmp_dir;      ///< the notify sockets' directory; "" = $TMPDIR or /tmp
 
     std::optional<std::filesystem::path> file;  ///< the config file that was read, if any
 };

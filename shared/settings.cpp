@@ -166,6 +166,11 @@ const std::array settings_table{
     setting{.name = "metrics_bind", .field = &c::metrics_bind, .default_value = R"("")",
             .flags = "--metrics-bind",
             .help = "HOST:PORT serving Prometheus metrics at /metrics; \"\" = off."},
+    setting{.name = "worker_tmp_dir", .field = &c::worker_tmp_dir, .default_value = R"("")",
+            .flags = "--worker-tmp-dir",
+            .help = "Where the master makes its private directory of notify sockets, one per "
+                    "worker; the workers' user must be able to reach it. \"\" = $TMPDIR, "
+                    "else /tmp."},
     setting{.name = "access_log_format", .field = &c::access_log_format,
             .default_value = R"("")", .flags = "--access-logformat",
             .help = "Gunicorn's access log atoms (%(h)s %(r)s %(s)s ... {header}i), or "

@@ -26,6 +26,9 @@ CORRAL_WORKER = os.path.join(BIN_DIR, "corral-worker")
 WRK = shutil.which("wrk")  # the HTTP load generator of the tests under load
 
 POLL_INTERVAL = 0.02  # seconds between two looks at a state we wait for
+# An ASan+UBSan build (CORRAL_SANITIZED=1) is several times slower and larger: tests at
+# scale use smaller counts there.
+SANITIZED = os.environ.get("CORRAL_SANITIZED") == "1"
 
 
 def wait_until(predicate, timeout, what):
@@ -321,6 +324,21 @@ class Corral:
             ending = f"exit status {status}" if status >= 0 else f"killed by signal {-status}"
         return (f"\n--- {' '.join(self.args)} ({ending})\n"
                 f"--- stdout:\n{self.output()}--- stderr:\n{self.log()}")
+
+
+def corral_control(*args, timeout=30.0):
+    """Run `corral ARGS...` as a control client (status, reload, upgrade...); return the
+    completed process, with its output as text."""
+    return subprocess.run([CORRAL, *(str(arg) for arg in args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def corral_status(pidfile):
+    """`corral status --json --pid PIDFILE` as a dict."""
+    done = corral_control("status", "--json", "--pid", pidfile)
+    if done.returncode != 0:
+        raise AssertionError(f"corral status failed ({done.returncode}): {done.stderr}")
+    return json.loads(done.stdout)
 
 
 def requests_served(port):

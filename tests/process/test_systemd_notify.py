@@ -207,7 +207,7 @@ class NotifyingTheServiceManager(CorralTestCase):
         self.assertEqual(receiver.watchdog_times(), [], f"messages: {receiver.messages}")
 
     def test_workers_get_corrals_notify_socket_not_the_managers(self):
-        """Workers' NOTIFY_SOCKET is corral's own @corral/... socket; WATCHDOG_PID is theirs."""
+        """Workers' NOTIFY_SOCKET is corral's own socket, one per worker; WATCHDOG_PID is theirs."""
         receiver = self.receiver()
         master = self.start_notifying(receiver, workers=2,
                                       env={"WATCHDOG_USEC": "400000",
@@ -216,11 +216,12 @@ class NotifyingTheServiceManager(CorralTestCase):
         workers = master.wait_generation(1, 2)
         for worker in workers:
             environment = environ_of(worker)
-            self.assertTrue(environment["NOTIFY_SOCKET"].startswith("@corral/"),
-                            environment["NOTIFY_SOCKET"])
+            self.assertIn(f"/corral-{master.pid}.", environment["NOTIFY_SOCKET"])
             self.assertNotEqual(environment["NOTIFY_SOCKET"], receiver.address)
             self.assertEqual(environment["WATCHDOG_PID"], str(worker))
             self.assertEqual(environment["LISTEN_PID"], str(worker))
+        sockets = {environ_of(w)["NOTIFY_SOCKET"] for w in workers}
+        self.assertEqual(len(sockets), 2, "two workers share a notify socket")
         # corral's own watchdog for its workers is `timeout` (30 s), not the manager's.
         self.assertEqual({environ_of(w)["WATCHDOG_USEC"] for w in workers}, {"30000000"})
 

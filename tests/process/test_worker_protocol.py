@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import sys
 import unittest
 
@@ -9,11 +10,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -
 from harness import CorralTestCase, free_port, wait_until
 
 
-def notify_socket_of(pid):
-    """The NOTIFY_SOCKET a master with `pid` gives its workers: its pid namespace's inode
-    in the name, so that masters with the same pid in two containers cannot collide."""
-    namespace = os.readlink(f"/proc/{pid}/ns/pid")  # "pid:[4026531836]"
-    return f"@corral/{namespace[5:-1]}/{pid}/notify"
+def assert_own_notify_socket(test, path, master_pid):
+    """NOTIFY_SOCKET is a socket file of the worker's own, 0600, in the master's private
+    directory (0711: reachable, not listable), not a name any local user could send to."""
+    test.assertRegex(path, rf"^/.+/corral-{master_pid}\.[A-Za-z0-9]{{6}}/[0-9]+$")
+    info = os.stat(path)
+    test.assertTrue(stat.S_ISSOCK(info.st_mode), path)
+    test.assertEqual(stat.S_IMODE(info.st_mode), 0o600, path)
+    test.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o711, path)
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol_probe.py")
 
@@ -48,7 +52,7 @@ class WorkerProtocol(CorralTestCase):
         self.assertEqual(environment["LISTEN_PID"], str(record["pid"]))
         self.assertEqual(environment["WATCHDOG_PID"], str(record["pid"]))
         self.assertEqual(environment["WATCHDOG_USEC"], "7000000")
-        self.assertEqual(environment["NOTIFY_SOCKET"], notify_socket_of(master.pid))
+        assert_own_notify_socket(self, environment["NOTIFY_SOCKET"], master.pid)
         self.assertEqual(environment["CORRAL_GENERATION"], "1")
 
     def test_the_config_env_and_worker_settings_reach_the_worker(self):
@@ -70,8 +74,29 @@ class WorkerProtocol(CorralTestCase):
         wait_until(lambda: os.path.exists(output), 5.0, "the probe worker to write its record")
         with open(output) as file:
             environment = json.load(file)["environment"]
-        self.assertEqual(environment["NOTIFY_SOCKET"], notify_socket_of(master.pid))
+        assert_own_notify_socket(self, environment["NOTIFY_SOCKET"], master.pid)
         self.assertNotEqual(environment["LISTEN_FDNAMES"], "from-systemd")
+
+    def test_a_booting_worker_may_extend_its_boot_timeout_and_beat_before_ready(self):
+        """EXTEND_TIMEOUT_USEC= and WATCHDOG=1 while booting, READY=1 after boot_timeout:
+        the worker is kept, as systemd keeps a service that extends its start timeout."""
+        slow_boot = ("import os, socket, time\n"
+                     "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                     "s.connect(os.environ['NOTIFY_SOCKET'])\n"
+                     "s.send(b'EXTEND_TIMEOUT_USEC=20000000')\n"
+                     "start = time.monotonic()\n"
+                     "while time.monotonic() - start < 2.5:\n"
+                     "    s.send(b'WATCHDOG=1')\n"
+                     "    time.sleep(0.2)\n"
+                     "s.send(b'READY=1')\n"
+                     "while True:\n"
+                     "    s.send(b'WATCHDOG=1')\n"
+                     "    time.sleep(0.2)\n")
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}", "--boot-timeout",
+                                   "1", "-t", "2", "--", sys.executable, "-c", slow_boot)
+        master.wait_log("ready in", timeout=10.0)
+        self.assertNotIn("did not send READY=1", master.log())
+        self.assertNotIn("timed out", master.log())
 
     def test_worker_output_goes_to_the_masters_error_log(self):
         """What a worker prints lands in --error-logfile next to the master's lines."""

@@ -198,6 +198,21 @@ TEST_CASE("a worker that does not boot in time is killed") {
     CHECK(overdue[0].reason == overdue_reason::boot_timeout);
 }
 
+TEST_CASE("EXTEND_TIMEOUT_USEC keeps a booting worker alive until the extension runs out") {
+    deadlines limits;
+    limits.boot = 5s;
+    std::vector<worker_slot> table{slot(1, worker_state::booting)};
+    table[0].boot_extended_until = start + 20s;
+    CHECK(find_overdue_workers(table, limits, start + 19s).empty());
+    auto overdue = find_overdue_workers(table, limits, start + 21s);
+    REQUIRE(overdue.size() == 1);
+    CHECK(overdue[0].reason == overdue_reason::boot_timeout);
+    SUBCASE("an extension shorter than boot_timeout does not shorten it") {
+        table[0].boot_extended_until = start + 1s;
+        CHECK(find_overdue_workers(table, limits, start + 4s).empty());
+    }
+}
+
 TEST_CASE("a silent worker gets SIGABRT, then SIGKILL if it ignores it") {
     deadlines limits;
     limits.heartbeat = 10s;

@@ -1,0 +1,172 @@
+#include "master/notify_channels.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include "shared/log.hpp"
+
+namespace corral {
+namespace {
+
+/// A datagram carries at most this much (docs/worker-protocol.md); the rest is cut.
+constexpr std::size_t max_datagram = 4096;
+/// Datagrams read from one channel per wake-up, so a worker that sends without pause
+/// cannot keep the master's loop to itself.
+constexpr int datagrams_per_turn = 16;
+/// Room a channel's name needs after the directory: "/" and a number.
+constexpr std::size_t channel_name_room = 12;
+
+[[noreturn]] void fail(const char* call, const std::string& what) {
+    throw std::system_error(errno, std::generic_category(),
+                            std::string(call) + " failed while " + what);
+}
+
+bool searchable(const struct stat& info, const credentials& who) {
+    if (who.uid == 0) return true;
+    if (info.st_uid == who.uid) return info.st_mode & S_IXUSR;
+    bool in_group = info.st_gid == who.gid || std::find(who.groups.begin(), who.groups.end(),
+                                                        info.st_gid) != who.groups.end();
+    return info.st_mode & (in_group ? S_IXGRP : S_IXOTH);
+}
+
+}  // namespace
+
+std::string notify_base_directory(const std::string& base,
+                                  const std::map<std::string, std::string>& environment) {
+    if (!base.empty()) return base;
+    auto tmpdir = environment.find("TMPDIR");
+    if (tmpdir != environment.end() && tmpdir->second.starts_with('/')) return tmpdir->second;
+    return "/tmp";
+}
+
+std::string unreachable_reason(const std::string& directory, const credentials& who) {
+    std::filesystem::path walked = "/";
+    for (const auto& part : std::filesystem::path(directory).relative_path()) {
+        struct stat info {};
+        if (::stat(walked.c_str(), &info) != 0)
+            return fmt::format("{}: {}", walked.string(), std::strerror(errno));
+        if (!searchable(info, who))
+            return fmt::format("{} (mode {:04o}, owner {}:{}) is not searchable by user {}",
+                               walked.string(), info.st_mode & 07777, info.st_uid, info.st_gid,
+                               who.name);
+        walked /= part;
+    }
+    return "";
+}
+
+notify_channels::notify_channels(boost::asio::io_context& io, const std::string& base,
+                                 const std::map<std::string, std::string>& environment,
+                                 handler on_message)
+    : io_(io), on_message_(std::move(on_message)) {
+    std::string parent = notify_base_directory(base, environment);
+    std::string pattern = fmt::format("{}/corral-{}.XXXXXX", parent, ::getpid());
+    if (pattern.size() + channel_name_room >= sizeof(sockaddr_un::sun_path))
+        throw std::runtime_error(fmt::format(
+            "worker_tmp_dir: {} is too long for the workers' notify sockets ({} bytes; a socket "
+            "path holds {}): choose a shorter directory",
+            parent, parent.size(), sizeof(sockaddr_un::sun_path) - 1));
+    if (!::mkdtemp(pattern.data()))
+        throw std::runtime_error(fmt::format(
+            "worker_tmp_dir: mkdtemp() failed while creating the workers' notify directory in "
+            "{}: {}",
+            parent, std::strerror(errno)));
+    directory_ = pattern;
+    // Others may pass through to the socket of their own, each 0600; they cannot list.
+    directory_fd_ = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory_fd_ < 0 || ::fchmod(directory_fd_, 0711) != 0) {
+        int error = errno;
+        if (directory_fd_ >= 0) ::close(directory_fd_);
+        ::rmdir(directory_.c_str());
+        errno = error;
+        fail("chmod()", "preparing the workers' notify directory " + directory_);
+    }
+    ::flock(directory_fd_, LOCK_SH | LOCK_NB);  // systemd-tmpfiles skips locked directories
+}
+
+notify_channels::~notify_channels() {
+    for (auto& [number, open] : channels_) ::unlink(open->path.c_str());
+    channels_.clear();
+    if (directory_fd_ >= 0) ::close(directory_fd_);
+    ::rmdir(directory_.c_str());
+}
+
+int notify_channels::open(const std::optional<credentials>& owner) {
+    int number = next_number_++;
+    std::string path = fmt::format("{}/{}", directory_, number);
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) fail("socket()", "opening the notify socket " + path);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    mode_t previous = ::umask(0177);  // created 0600: nobody else may send before chown
+    int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::umask(previous);
+    auto name = std::to_string(number);
+    if (bound != 0 || (owner && owner->uid != ::geteuid() &&
+                       ::fchownat(directory_fd_, name.c_str(), owner->uid, owner->gid,
+                                  AT_SYMLINK_NOFOLLOW) != 0)) {
+        int error = errno;
+        ::close(fd);
+        ::unlink(path.c_str());
+        errno = error;
+        fail(bound != 0 ? "bind()" : "chown()", "opening the notify socket " + path);
+    }
+    auto opened = std::make_unique<channel>(
+        channel{boost::asio::local::datagram_protocol::socket(io_), std::move(path)});
+    opened->socket.assign(boost::asio::local::datagram_protocol(), fd);
+    channels_.emplace(number, std::move(opened));
+    do_receive(number);
+    return number;
+}
+
+const std::string& notify_channels::path(int channel) const { return channels_.at(channel)->path; }
+
+void notify_channels::close(int channel) {
+    auto found = channels_.find(channel);
+    if (found == channels_.end()) return;
+    ::unlink(found->second->path.c_str());
+    channels_.erase(found);  // cancels its wait
+}
+
+void notify_channels::do_receive(int number) {
+    channels_.at(number)->socket.async_wait(
+        boost::asio::socket_base::wait_read, [this, number](boost::system::error_code ec) {
+            if (ec == boost::asio::error::operation_aborted || !channels_.count(number)) return;
+            if (ec) log::error("waiting on notify socket {} failed: {}", number, ec.message());
+            if (drain(number)) do_receive(number);
+        });
+}
+
+bool notify_channels::drain(int number) {
+    std::array<char, max_datagram> buffer;
+    for (int turn = 0; turn < datagrams_per_turn; ++turn) {
+        auto found = channels_.find(number);
+        if (found == channels_.end()) return false;  // the handler closed it
+        ssize_t received = ::recv(found->second->socket.native_handle(), buffer.data(),
+                                  buffer.size(), MSG_DONTWAIT);
+        if (received < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN)
+                log::error("recv() failed on notify socket {}: {}", found->second->path,
+                           std::strerror(errno));
+            return true;
+        }
+        on_message_(number, std::string_view(buffer.data(), static_cast<std::size_t>(received)));
+    }
+    return channels_.count(number) > 0;
+}
+
+}  // namespace corral
