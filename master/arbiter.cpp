@@ -150,21 +150,7 @@ void arbiter::start() {
     if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     open_notify_channels(spec);
     log::info("Using worker: {}", spec.command.executable.string());
-    auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
-                                 ? sources_.environment.at("RUNTIME_DIRECTORY")
-                                 : "";
-    if (auto path =
-            control_socket_path(spec.cfg.control_socket, spec.cfg.pidfile, runtime_directory);
-        !path.empty()) {
-        control_ = std::make_unique<control_server>(
-            io_, path, [this](const boost::json::object& request, control_server::reply reply) {
-                handle_control(request, std::move(reply));
-            });
-        log::info("Control socket: {}", path);
-    }
-    if (!spec.cfg.metrics_bind.empty())
-        metrics_ = std::make_unique<metrics_server>(io_, spec.cfg.metrics_bind,
-                                                    [this] { return metrics_text(snapshot()); });
+    open_endpoints(spec.cfg);
     for (int signal_number :
          {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
@@ -172,6 +158,49 @@ void arbiter::start() {
     if (upgraded) adopt_upgraded_workers(*upgraded);
     manage_workers();
     do_tick();
+}
+
+void arbiter::open_endpoints(const config& cfg) {
+    auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
+                                 ? sources_.environment.at("RUNTIME_DIRECTORY")
+                                 : "";
+    auto path = control_socket_path(cfg.control_socket, cfg.pidfile, runtime_directory);
+    std::unique_ptr<control_server> control;
+    if (!path.empty() && (!control_ || control_->path() != path))
+        control = std::make_unique<control_server>(
+            io_, path,
+            [this](const boost::json::object& request, control_server::reply reply) {
+                handle_control(request, std::move(reply));
+            },
+            descriptors_);
+    std::unique_ptr<metrics_server> metrics;
+    if (!cfg.metrics_bind.empty() && (!metrics_ || metrics_->address() != cfg.metrics_bind))
+        metrics = std::make_unique<metrics_server>(
+            io_, cfg.metrics_bind, [this] { return metrics_text(snapshot()); }, descriptors_,
+            max_control_connections);
+    // Both are bound: nothing can fail from here on.
+    if (path.empty() && control_) log::info("Control socket {} closed", control_->path());
+    if (control) {
+        control_ = std::move(control);
+        control_->start();
+        log::info("Control socket: {}", path);
+    } else if (path.empty()) {
+        control_.reset();
+    }
+    if (cfg.metrics_bind.empty() && metrics_)
+        log::info("Metrics at {} closed", metrics_->address());
+    if (metrics) {
+        metrics_ = std::move(metrics);
+        metrics_->start();
+    } else if (cfg.metrics_bind.empty()) {
+        metrics_.reset();
+    }
+}
+
+int arbiter::descriptor_reserve() const {
+    // Per worker that may be starting: its notify socket, and the pipe and pidfd of the
+    // spawn; plus the master's own files.
+    return 16 + 2 * (target_.count + target_.surge);
 }
 
 void arbiter::open_notify_channels(const generation_spec& spec) {
@@ -406,6 +435,7 @@ std::string arbiter::start_reload() {
                              ? current.listeners
                              : listener_set::bind_all(next.cfg.bind, listener_options(next.cfg),
                                                       &current.listeners);
+        open_endpoints(next.cfg);  // last: it changes them once nothing else can fail
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;

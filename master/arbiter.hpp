@@ -65,6 +65,11 @@ class arbiter {
     void do_tick();
     void dispatch_signal(int signal_number);
     void open_notify_channels(const generation_spec& spec);
+    /// Opens the control socket and the metrics endpoint `cfg` asks for, keeping those that
+    /// did not change and closing the others; throws, changing nothing, if one cannot be bound.
+    void open_endpoints(const config& cfg);
+    /// Descriptors kept for spawning and hearing workers: the endpoints use the rest.
+    int descriptor_reserve() const;
     /// Throws when the workers of `spec` could not reach their notify sockets.
     void check_notify_reachable(const generation_spec& spec) const;
     void on_notify(int channel, std::string_view message);
@@ -125,6 +130,7 @@ class arbiter {
     boost::asio::steady_timer upgrade_timer_;
     std::unique_ptr<notify_channels> notify_;
     std::unique_ptr<pidfile> pidfile_;
+    descriptor_budget descriptors_{[this] { return descriptor_reserve(); }};
     std::unique_ptr<control_server> control_;
     service_notifier systemd_;
     bool announced_ready_ = false;

@@ -208,6 +208,10 @@ listener_set listener_set::bind_all(const std::vector<std::string>& addresses,
     return set;
 }
 
+void listener_set::release_socket_files() const {
+    for (const auto& item : listeners_) item->owns_socket_file = false;
+}
+
 std::string listener_set::fd_names() const {
     std::string names;
     for (const auto& item : listeners_) names += (names.empty() ? "" : ":") + item->name;

@@ -19,8 +19,10 @@ namespace corral {
 struct listener {
     bind_address address;
     int fd = -1;
-    std::string name{};             ///< its LISTEN_FDNAMES entry
-    bool owns_socket_file = false;  ///< a unix socket file we created and remove at close
+    std::string name{};  ///< its LISTEN_FDNAMES entry
+    /// A unix socket file we created and remove at close; cleared when a new master (binary
+    /// upgrade) takes the socket over, file and all.
+    mutable bool owns_socket_file = false;
     /// One socket per worker slot, shard 0 being `fd`; null = every worker shares `fd`.
     std::shared_ptr<accept_shards> shards{};
 
@@ -76,6 +78,8 @@ class listener_set {
     const std::vector<std::shared_ptr<const listener>>& items() const { return listeners_; }
     /// "a:b:c", for LISTEN_FDNAMES.
     std::string fd_names() const;
+    /// Leaves the unix socket files in place at close: a new master serves them now.
+    void release_socket_files() const;
 
   private:
     std::vector<std::shared_ptr<const listener>> listeners_;

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+#include <stdexcept>
 
 #include "shared/bind_address.hpp"
 #include "shared/log.hpp"
@@ -16,55 +18,82 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+/// One request, one response, then close; the connection ends at the deadline whatever
+/// state it is in.
 struct metrics_session : std::enable_shared_from_this<metrics_session> {
     tcp::socket socket;
+    guarded_acceptor<tcp>::lease lease;
     asio::streambuf input{16 * 1024};
+    asio::steady_timer deadline;
     std::string output;
 
-    explicit metrics_session(tcp::socket s) : socket(std::move(s)) {}
+    metrics_session(tcp::socket s, guarded_acceptor<tcp>::lease l)
+        : socket(std::move(s)), lease(std::move(l)), deadline(socket.get_executor()) {}
 
-    void start(const std::function<std::string()>& render) {
+    void start(std::shared_ptr<const std::function<std::string()>> render) {
+        deadline.expires_after(metrics_session_timeout);
+        deadline.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) self->socket.close(ec);  // fails the read or write under way
+        });
         asio::async_read_until(
             socket, input, "\r\n\r\n",
-            [self = shared_from_this(), &render](boost::system::error_code ec, std::size_t) {
-                if (ec) return;
-                std::string head(asio::buffers_begin(self->input.data()),
-                                 asio::buffers_end(self->input.data()));
-                bool wanted = head.starts_with("GET /metrics ") || head.starts_with("GET / ");
-                std::string body = wanted ? render() : "Not Found: try /metrics\n";
-                self->output = fmt::format(
-                    "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                    "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                    wanted ? "200 OK" : "404 Not Found", body.size(), body);
-                asio::async_write(self->socket, asio::buffer(self->output),
-                                  [self](boost::system::error_code, std::size_t) {});
+            [self = shared_from_this(), render](boost::system::error_code ec, std::size_t) {
+                if (ec) return self->finish();
+                self->respond(*render);
             });
     }
+
+    void respond(const std::function<std::string()>& render) {
+        std::string head(asio::buffers_begin(input.data()), asio::buffers_end(input.data()));
+        bool wanted = head.starts_with("GET /metrics ") || head.starts_with("GET / ");
+        std::string body = wanted ? render() : "Not Found: try /metrics\n";
+        output = fmt::format(
+            "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+            wanted ? "200 OK" : "404 Not Found", body.size(), body);
+        asio::async_write(socket, asio::buffer(output),
+                          [self = shared_from_this()](boost::system::error_code, std::size_t) {
+                              self->finish();
+                          });
+    }
+
+    void finish() { deadline.cancel(); }  // the last handler lets go of the session
 };
 
-tcp::endpoint resolve(asio::io_context& io, const std::string& text) {
-    auto address = parse_bind_address(text);
-    if (address.type != bind_address::kind::tcp)
-        throw std::runtime_error("metrics_bind must be HOST:PORT, got " + text);
-    tcp::resolver resolver(io);
-    return *resolver.resolve(address.host, std::to_string(address.port)).begin();
+tcp::acceptor open_acceptor(asio::io_context& io, const std::string& text, int inherited_fd) {
+    try {
+        auto address = parse_bind_address(text);
+        if (address.type != bind_address::kind::tcp) throw std::runtime_error("expected HOST:PORT");
+        if (inherited_fd >= 0) {
+            tcp::acceptor adopted(io);
+            sockaddr_storage local{};
+            socklen_t length = sizeof local;
+            ::getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&local), &length);
+            adopted.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), inherited_fd);
+            return adopted;
+        }
+        tcp::resolver resolver(io);
+        auto endpoint = *resolver.resolve(address.host, std::to_string(address.port)).begin();
+        return tcp::acceptor(io, endpoint);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("metrics_bind {}: {}", text, e.what()));
+    }
 }
 
 }  // namespace
 
 metrics_server::metrics_server(asio::io_context& io, const std::string& address,
-                               std::function<std::string()> render)
-    : acceptor_(io, resolve(io, address)), render_(std::move(render)) {
+                               std::function<std::string()> render, descriptor_budget& budget,
+                               int keep_free, int inherited_fd)
+    : address_(address),
+      render_(std::make_shared<const std::function<std::string()>>(std::move(render))),
+      acceptor_(open_acceptor(io, address, inherited_fd), "metrics_bind " + address,
+                max_metrics_connections, budget, keep_free,
+                [this](tcp::socket socket, guarded_acceptor<tcp>::lease lease) {
+                    std::make_shared<metrics_session>(std::move(socket), std::move(lease))
+                        ->start(render_);
+                }) {
     log::info("Metrics at: http://{}/metrics", address);
-    do_accept();
-}
-
-void metrics_server::do_accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!ec) std::make_shared<metrics_session>(std::move(socket))->start(render_);
-        do_accept();
-    });
 }
 
 }  // namespace corral
