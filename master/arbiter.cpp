@@ -26,11 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto tick_interval = 100ms;
-/// A retiring worker that is the last one on its accept shard keeps accepting for at least
-/// this long after new connections stop going there (handshakes under way still land in
-/// its queue), and at most shard_handover_limit.
-constexpr auto shard_handover_settle = 50ms;
-constexpr seconds_f shard_handover_limit{2};
 constexpr auto quick_stop_grace = 500ms;  // QUIT, then SIGKILL: the master exits within 1 s
 constexpr auto recycle_check_interval = 1s;
 
@@ -53,10 +48,6 @@ std::uint64_t parse_counter(std::string_view text) {
 std::string search_path(const config_sources& sources) {
     auto found = sources.environment.find("PATH");
     return found == sources.environment.end() ? "" : found->second;
-}
-
-supervision_clock::duration to_duration(std::chrono::duration<double> seconds) {
-    return std::chrono::duration_cast<supervision_clock::duration>(seconds);
 }
 
 bind_options listener_options(const config& cfg) {
@@ -86,13 +77,14 @@ std::vector<int> queued_per_shard(const listener_set& listeners) {
 arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> arguments)
     : sources_(std::move(sources)),
       arguments_(std::move(arguments)),
+      inherited_(take_upgrade_state(sources_.environment)),
       executable_(std::filesystem::read_symlink("/proc/self/exe")),
       signals_(io_),
       tick_(io_),
-      upgrade_timer_(io_),
       systemd_(sources_.environment),
       random_(std::random_device{}()),
       backoff_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }) {
+    standby_ = inherited_ && inherited_->version >= 2;
     target_.count = cfg.workers;
     apply_settings(cfg);
     generations_[target_.generation].cfg = std::move(cfg);
@@ -121,24 +113,7 @@ void arbiter::start() {
         ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);  // workers reopen it
     if ((!spec.run_as || spec.run_as->uid == 0) && ::geteuid() == 0)
         log::warning("Workers will run as root: set `user` to run them as an unprivileged user");
-    std::optional<upgrade_state> upgraded;
-    if (auto found = sources_.environment.find(upgrade_state_variable);
-        found != sources_.environment.end()) {
-        upgraded = decode_upgrade_state(found->second);
-        sources_.environment.erase(found);  // not for the workers, nor the next upgrade
-    }
-    auto activated = take_listen_fds();
-    if (!activated.empty()) {
-        std::vector<std::pair<int, std::string>> sockets;
-        for (const auto& socket : activated) sockets.emplace_back(socket.fd, socket.name);
-        spec.listeners = listener_set::adopt(sockets);
-        socket_activated_ = true;
-        log::info("Using {} socket(s) from the service manager (LISTEN_FDS); `bind` is ignored",
-                  activated.size());
-    } else {
-        spec.listeners = listener_set::bind_all(spec.cfg.bind, listener_options(spec.cfg), nullptr,
-                                                upgraded ? &upgraded->listeners : nullptr);
-    }
+    take_listeners(spec);
     for (const auto& item : spec.listeners.items()) {
         if (socket_activated_)
             log::info("Listening at: {} (fd {}, named \"{}\" by the service manager)",
@@ -147,7 +122,8 @@ void arbiter::start() {
             log::info("Listening at: {} (fd {}){}", item->address.display(), item->fd,
                       item->shards ? ", an accept shard per worker" : "");
     }
-    if (!spec.cfg.pidfile.empty()) pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
+    if (!spec.cfg.pidfile.empty() && !standby_)
+        pidfile_ = std::make_unique<pidfile>(spec.cfg.pidfile);
     open_notify_channels(spec);
     log::info("Using worker: {}", spec.command.executable.string());
     open_endpoints(spec.cfg);
@@ -155,9 +131,58 @@ void arbiter::start() {
          {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2})
         signals_.add(signal_number);
     do_wait_signal();
-    if (upgraded) adopt_upgraded_workers(*upgraded);
+    close_unused_inheritance(spec);
+    if (inherited_ && inherited_->version == 1) adopt_upgraded_workers(*inherited_);
+    if (standby_) {
+        target_.generation = last_generation_ = inherited_->last_generation + 1;
+        generations_[target_.generation] = std::move(generations_.begin()->second);
+        generations_.erase(generations_.begin());
+        if (target_spec().cfg.workers == inherited_->configured_workers)
+            target_.count = inherited_->count;  // keep TTIN/TTOU/scale
+        apply_settings(target_spec().cfg);
+        log::info(
+            "Upgrading: this master (pid {}) boots generation {} ({}) beside the previous "
+            "one (pid {})",
+            ::getpid(), target_.generation, count_of(target_.count, "worker"),
+            inherited_->previous_master);
+        await_handover();
+    }
     manage_workers();
     do_tick();
+}
+
+void arbiter::take_listeners(generation_spec& spec) {
+    std::vector<std::pair<int, std::string>> activated;
+    if (inherited_) {
+        for (const auto& item : inherited_->listeners)
+            if (item.from_service_manager) activated.emplace_back(item.fd, item.name);
+    } else {
+        for (const auto& socket : take_listen_fds()) activated.emplace_back(socket.fd, socket.name);
+    }
+    if (!activated.empty()) {
+        spec.listeners = listener_set::adopt(activated);
+        socket_activated_ = true;
+        log::info("Using {} socket(s) from the service manager (LISTEN_FDS); `bind` is ignored",
+                  activated.size());
+        return;
+    }
+    auto inherited =
+        inherited_ ? inherited_listeners(*inherited_) : std::map<std::string, inherited_listener>{};
+    spec.listeners = listener_set::bind_all(spec.cfg.bind, listener_options(spec.cfg), nullptr,
+                                            inherited_ ? &inherited : nullptr);
+}
+
+void arbiter::close_unused_inheritance(const generation_spec& spec) {
+    if (!inherited_) return;
+    const auto& used = spec.listeners.items();
+    for (const auto& kept : inherited_->listeners) {
+        if (std::any_of(used.begin(), used.end(), [&](const auto& l) { return l->fd == kept.fd; }))
+            continue;
+        ::close(kept.fd);  // no longer in the configuration
+        for (int shard : kept.shards) ::close(shard);
+    }
+    for (int* fd : {&inherited_->control_fd, &inherited_->metrics_fd})
+        if (*fd >= 0) ::close(std::exchange(*fd, -1));  // not taken by open_endpoints
 }
 
 void arbiter::open_endpoints(const config& cfg) {
@@ -165,6 +190,10 @@ void arbiter::open_endpoints(const config& cfg) {
                                  ? sources_.environment.at("RUNTIME_DIRECTORY")
                                  : "";
     auto path = control_socket_path(cfg.control_socket, cfg.pidfile, runtime_directory);
+    // A previous master's sockets, when this one is its upgrade and the address is the same.
+    auto handed = [&](const std::string& wanted, const std::string& given, int& fd) {
+        return inherited_ && wanted == given ? std::exchange(fd, -1) : -1;
+    };
     std::unique_ptr<control_server> control;
     if (!path.empty() && (!control_ || control_->path() != path))
         control = std::make_unique<control_server>(
@@ -172,17 +201,21 @@ void arbiter::open_endpoints(const config& cfg) {
             [this](const boost::json::object& request, control_server::reply reply) {
                 handle_control(request, std::move(reply));
             },
-            descriptors_);
+            descriptors_,
+            inherited_ ? handed(path, inherited_->control_path, inherited_->control_fd) : -1);
     std::unique_ptr<metrics_server> metrics;
     if (!cfg.metrics_bind.empty() && (!metrics_ || metrics_->address() != cfg.metrics_bind))
         metrics = std::make_unique<metrics_server>(
             io_, cfg.metrics_bind, [this] { return metrics_text(snapshot()); }, descriptors_,
-            max_control_connections);
+            max_control_connections,
+            inherited_
+                ? handed(cfg.metrics_bind, inherited_->metrics_address, inherited_->metrics_fd)
+                : -1);
     // Both are bound: nothing can fail from here on.
     if (path.empty() && control_) log::info("Control socket {} closed", control_->path());
     if (control) {
         control_ = std::move(control);
-        control_->start();
+        if (!standby_) control_->start();
         log::info("Control socket: {}", path);
     } else if (path.empty()) {
         control_.reset();
@@ -191,7 +224,7 @@ void arbiter::open_endpoints(const config& cfg) {
         log::info("Metrics at {} closed", metrics_->address());
     if (metrics) {
         metrics_ = std::move(metrics);
-        metrics_->start();
+        if (!standby_) metrics_->start();
     } else if (cfg.metrics_bind.empty()) {
         metrics_.reset();
     }
@@ -221,14 +254,8 @@ void arbiter::check_notify_reachable(const generation_spec& spec) const {
 }
 
 void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
-    for (const auto& [text, kept] : state.listeners) {
-        const auto& used = target_spec().listeners.items();
-        if (std::none_of(used.begin(), used.end(),
-                         [&](const auto& l) { return l->fd == kept.fd; })) {
-            ::close(kept.fd);  // no longer in the configuration
-            for (int shard : kept.shards) ::close(shard);
-        }
-    }
+    // A build that executed the new binary in place (state version 1) kept its workers as
+    // children of this process: adopt them, and replace them as a reload would.
     auto now = supervision_clock::now();
     for (const auto& adopted : state.workers) {
         worker_slot slot;
@@ -254,44 +281,6 @@ void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
     log::info("Upgraded in place: generation {} ({}) replaces generation {} ({} adopted)",
               target_.generation, count_of(target_.count, "worker"), state.target_generation,
               state.workers.size());
-}
-
-std::string arbiter::check_upgrade() {
-    std::string problem = phase_ != phase::running ? "corral is stopping"
-                          : reload_ ? "a reload is under way; upgrade when it is complete"
-                                    : check_new_binary(executable_, arguments_);
-    if (!problem.empty()) log::error("Upgrade aborted: {}; this master keeps serving", problem);
-    return problem;
-}
-
-std::string arbiter::start_upgrade() {
-    upgrade_state state{last_generation_, target_.generation, target_.count, {}, {}};
-    std::vector<int> keep;
-    for (const auto& item : target_spec().listeners.items()) {
-        auto& kept = state.listeners[item->address.text];
-        kept.fd = item->fd;
-        if (item->shards) kept.shards = item->shards->extra_fds();
-        keep.push_back(item->fd);
-        keep.insert(keep.end(), kept.shards.begin(), kept.shards.end());
-    }
-    auto now = supervision_clock::now();
-    for (auto& slot : workers_) {
-        if (slot.handover_since) hand_over(slot, "the master is upgrading");  // not adopted
-        if (!slot.draining())
-            state.workers.push_back({slot.pid, slot.generation, slot.state == worker_state::ready,
-                                     seconds_f(now - slot.spawned_at).count(), slot.shard,
-                                     slot.full});
-    }
-    std::vector<std::string> environment;
-    for (const auto& [key, value] : sources_.environment) environment.push_back(key + "=" + value);
-    environment.push_back(std::string(upgrade_state_variable) + "=" + encode_upgrade_state(state));
-    log::info("Upgrading: executing {} in place (pid {} stays)", executable_.string(), ::getpid());
-    pidfile_.reset();  // the new image writes it again; our destructor must not remove it
-    auto problem = exec_in_place(executable_, arguments_, environment, keep);
-    log::error("Upgrade failed: {}; this master keeps serving", problem);
-    if (!target_spec().cfg.pidfile.empty())
-        pidfile_ = std::make_unique<pidfile>(target_spec().cfg.pidfile);
-    return problem;
 }
 
 void arbiter::apply_settings(const config& cfg) {
@@ -353,6 +342,7 @@ void arbiter::do_tick() {
         reap_workers();  // a SIGCHLD can be merged with one already being handled
         hand_over_shards();
         murder_workers();
+        check_upgrade_deadline();
         recycle_workers();
         manage_workers();
         report_to_service_manager();
@@ -367,6 +357,13 @@ void arbiter::handle_hup() { request_reload(std::nullopt); }
 void arbiter::request_reload(std::optional<control_server::reply> waiter) {
     if (phase_ != phase::running) {
         if (waiter) (*waiter)({{"ok", false}, {"error", "corral is stopping"}});
+        return;
+    }
+    if (upgrade_ || standby_) {
+        auto problem = upgrade_ ? "an upgrade is under way; reload when it is complete"
+                                : "this master is still taking over from an upgrade";
+        log::error("Reload refused: {}", problem);
+        if (waiter) (*waiter)({{"ok", false}, {"error", problem}});
         return;
     }
     if (reload_) {
@@ -419,9 +416,7 @@ void arbiter::handle_usr1() {
         if (slot.state == worker_state::ready) signal_worker(slot, SIGUSR1);
 }
 
-void arbiter::handle_usr2() {
-    if (check_upgrade().empty()) start_upgrade();
-}
+void arbiter::handle_usr2() { request_upgrade(std::nullopt); }
 
 std::string arbiter::start_reload() {
     const generation_spec& current = target_spec();
@@ -545,16 +540,7 @@ void arbiter::handle_control(const boost::json::object& request, control_server:
         handle_usr1();
         reply({{"ok", true}});
     } else if (name == "upgrade") {
-        if (auto problem = check_upgrade(); !problem.empty()) {
-            reply({{"ok", false}, {"error", problem}});
-            return;
-        }
-        reply({{"ok", true}});
-        // After exec nobody is left to answer: give the reply a moment to leave first.
-        upgrade_timer_.expires_after(std::chrono::milliseconds(100));
-        upgrade_timer_.async_wait([this](boost::system::error_code ec) {
-            if (!ec) start_upgrade();
-        });
+        request_upgrade(std::move(reply));
     } else {
         reply({{"ok", false}, {"error", "unknown command \"" + name + "\""}});
     }
@@ -606,7 +592,7 @@ std::string arbiter::status_line() {
 }
 
 void arbiter::report_to_service_manager() {
-    if (!systemd_.enabled() || phase_ != phase::running) return;
+    if (!systemd_.enabled() || phase_ != phase::running || standby_) return;
     auto now = supervision_clock::now();
     if (!announced_ready_ && !reload_ && replacement_complete(workers_, target_)) {
         announced_ready_ = true;
@@ -629,6 +615,7 @@ supervision_snapshot arbiter::snapshot() const {
 }
 
 void arbiter::on_notify(int channel, std::string_view message) {
+    if (upgrade_ && channel == upgrade_->channel) return on_new_master_message(message);
     auto found = std::find_if(workers_.begin(), workers_.end(),
                               [channel](const worker_slot& s) { return s.channel == channel; });
     if (found == workers_.end()) return;
@@ -667,6 +654,7 @@ void arbiter::reap_workers() {
     int wait_status = 0;
     pid_t pid;
     while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
+        if (reap_upgrade_child(pid, wait_status)) continue;
         auto slot = std::find_if(workers_.begin(), workers_.end(),
                                  [pid](const worker_slot& s) { return s.pid == pid; });
         if (slot == workers_.end()) continue;  // not ours (orphans reaped as PID 1)
@@ -688,7 +676,7 @@ void arbiter::reap_workers() {
                        describe_exit(wait_status, false));
         }
     }
-    if (phase_ != phase::running && workers_.empty()) {
+    if (phase_ != phase::running && workers_.empty() && !upgrade_) {
         signals_.cancel();
         tick_.cancel();
         io_.stop();
@@ -784,9 +772,12 @@ void arbiter::manage_workers() {
     finish_reload_if_done();
     if (!plan.retire.empty()) forget_unused_generations();
     route_connections();
+    tell_predecessor_ready();
 }
 
 void arbiter::route_connections() {
+    // Not while stopping (each worker serves its own queue) nor beside another master.
+    if (standby_ || phase_ != phase::running) return;
     std::map<accept_shards*, std::set<int>> users;  // a sharded listener -> generations using it
     for (const auto& [number, spec] : generations_)
         for (const auto& item : spec.listeners.items())
@@ -795,6 +786,12 @@ void arbiter::route_connections() {
         shards->route(shards_to_route(workers_, target_.count, [&](const worker_slot& slot) {
             return generations.count(slot.generation) > 0;
         }));
+}
+
+bool arbiter::uses_a_sharded_listener(const worker_slot& slot) const {
+    const auto& listeners = generations_.at(slot.generation).listeners.items();
+    return std::any_of(listeners.begin(), listeners.end(),
+                       [](const auto& item) { return item->shards != nullptr; });
 }
 
 bool arbiter::serves_shard_alone(const worker_slot& retiring) const {
@@ -900,13 +897,16 @@ void arbiter::signal_worker(worker_slot& slot, int signal_number) {
 
 void arbiter::begin_stop(phase how, int exit_status) {
     if (phase_ == phase::stopping_quickly) return;
-    if (phase_ == phase::stopping_gracefully && how == phase::stopping_gracefully) return;
+    bool handed_over = phase_ == phase::handed_over;  // draining already, systemd not ours
+    if (how == phase::stopping_gracefully && phase_ != phase::running) return;
     phase_ = how;
-    exit_status_ = exit_status;
+    if (!handed_over) exit_status_ = exit_status;
     auto now = supervision_clock::now();
     bool quick = how == phase::stopping_quickly;
-    systemd_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
-        (quick ? seconds_f{1} : deadlines_.graceful) + seconds_f{5}));
+    if (!handed_over && !standby_)
+        systemd_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
+            (quick ? seconds_f{1} : deadlines_.graceful) + seconds_f{5}));
+    stop_upgrade(quick);
     stop_deadline_ =
         now + (quick ? to_duration(quick_stop_grace) : to_duration(deadlines_.graceful));
     for (auto& slot : workers_) {

@@ -5,6 +5,7 @@
 // (converge on the target), as in Gunicorn's arbiter.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
@@ -47,7 +48,20 @@ class arbiter {
     int run();
 
   private:
-    enum class phase { running, stopping_gracefully, stopping_quickly };
+    /// `handed_over`: a binary upgrade's new master serves; this one drains its workers
+    /// and exits, leaving routing, endpoints, pidfile and systemd to the new one.
+    enum class phase { running, stopping_gracefully, stopping_quickly, handed_over };
+
+    /// The new master of a binary upgrade, from its start until it is ready (or fails).
+    struct upgrade_child {
+        pid_t pid;
+        int channel;      ///< its notify socket, for READY=1
+        int handover_fd;  ///< write '1' to hand over; closing it says "give up"
+        time_point deadline;
+        std::vector<control_server::reply> waiters{};  ///< `corral upgrade` clients
+        bool killed = false;    ///< signalled by this master (deadline, or stopping)
+        std::string failure{};  ///< why, when this master ended it
+    };
 
     /// A reload under way: what to go back to if the new generation cannot boot.
     struct reload_state {
@@ -56,11 +70,34 @@ class arbiter {
     };
 
     void start();
+    /// The listeners: systemd's, or a previous master's, or bound now.
+    void take_listeners(generation_spec& spec);
+    /// Closes what a previous master handed over that this configuration does not use.
+    void close_unused_inheritance(const generation_spec& spec);
     void adopt_upgraded_workers(const upgrade_state& state);
+
+    // A binary upgrade (arbiter_upgrade.cpp). The old master's side:
+    /// Takes $CORRAL_UPGRADE_STATE out of `environment` and puts systemd's settings back.
+    static std::optional<upgrade_state> take_upgrade_state(
+        std::map<std::string, std::string>& environment);
     /// Whether an upgrade may start now and the new binary passes --check-config; "" = yes.
     std::string check_upgrade();
-    /// Re-executes the binary; returns only if that failed, with why.
+    void request_upgrade(std::optional<control_server::reply> waiter);
+    /// Starts the new master beside this one; returns why it could not ("" when it did).
     std::string start_upgrade();
+    void on_new_master_message(std::string_view message);
+    void complete_upgrade();
+    void drain_after_handover();
+    void fail_upgrade(const std::string& why);
+    void check_upgrade_deadline();
+    /// Whether `pid` was the upgrade's new master (then the upgrade has failed).
+    bool reap_upgrade_child(pid_t pid, int wait_status);
+    void stop_upgrade(bool quick);
+    // The new master's side:
+    void await_handover();
+    /// READY=1 to the previous master once this one's workers are all ready.
+    void tell_predecessor_ready();
+    void take_charge();
     void do_wait_signal();
     void do_tick();
     void dispatch_signal(int signal_number);
@@ -82,7 +119,7 @@ class arbiter {
     void handle_ttin();  ///< one worker more
     void handle_ttou();  ///< one worker fewer, never below one
     void handle_usr1();  ///< reopen log files, and tell the ready workers to
-    void handle_usr2();  ///< binary upgrade: re-execute the binary on disk, keep serving
+    void handle_usr2();  ///< binary upgrade: start the binary on disk beside, hand over
 
     void handle_control(const boost::json::object& request, control_server::reply reply);
     void control_scale(const boost::json::object& request, const control_server::reply& reply);
@@ -104,6 +141,7 @@ class arbiter {
     /// Whether a worker is the last ready one on its accept shard, which would be left
     /// with a queue nobody accepts from if it stopped now.
     bool serves_shard_alone(const worker_slot& retiring) const;
+    bool uses_a_sharded_listener(const worker_slot& slot) const;
     /// TERM to each retiring worker whose shard queue is empty (or that waited too long).
     void hand_over_shards();
     /// `early`: why TERM comes before the queue is empty; "" = it is empty.
@@ -123,11 +161,19 @@ class arbiter {
 
     config_sources sources_;
     std::vector<std::string> arguments_;
-    std::filesystem::path executable_;  ///< this binary's path, resolved at start
+    /// What a previous master handed over (binary upgrade); set before systemd_ is made.
+    std::optional<upgrade_state> inherited_;
+    /// Started by a previous master and not yet in charge: serves, but neither routes,
+    /// accepts on the control and metrics sockets, writes the pidfile, nor tells systemd.
+    bool standby_ = false;
+    bool told_predecessor_ = false;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> handover_pipe_;
+    char handover_byte_ = 0;
+    std::optional<upgrade_child> upgrade_;  ///< the new master, while an upgrade is under way
+    std::filesystem::path executable_;      ///< this binary's path, resolved at start
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;
-    boost::asio::steady_timer upgrade_timer_;
     std::unique_ptr<notify_channels> notify_;
     std::unique_ptr<pidfile> pidfile_;
     descriptor_budget descriptors_{[this] { return descriptor_reserve(); }};

@@ -162,6 +162,9 @@ int report(const options& given, const boost::json::object& reply) {
         std::cout << format_status(reply);
     else if (given.command == "scale")
         std::cout << "scale: " << count_of(reply.at("workers").to_number<long>(), "worker") << "\n";
+    else if (given.command == "upgrade")
+        std::cout << "upgrade: the new master, pid " << reply.at("pid").to_number<long>()
+                  << ", serves generation " << reply.at("generation").to_number<long>() << "\n";
     else if (given.command == "reload" && given.wait)
         std::cout << "reload: generation " << reply.at("generation").to_number<long>()
                   << " serves\n";

@@ -23,9 +23,10 @@ int read_pidfile(const std::string& path) {
     return pid;
 }
 
-pidfile::pidfile(std::string path) : path_(std::move(path)) {
+pidfile::pidfile(std::string path, pid_t predecessor) : path_(std::move(path)) {
     int existing = read_pidfile(path_);
-    if (existing > 0 && existing != ::getpid() && process_exists(existing))
+    if (existing > 0 && existing != ::getpid() && existing != predecessor &&
+        process_exists(existing))
         throw std::runtime_error("pidfile " + path_ + " names process " + std::to_string(existing) +
                                  ", which is running: is corral already running? (if not, "
                                  "remove the file)");
@@ -46,7 +47,7 @@ pidfile::pidfile(std::string path) : path_(std::move(path)) {
 }
 
 pidfile::~pidfile() {
-    if (read_pidfile(path_) == ::getpid()) ::unlink(path_.c_str());
+    if (!path_.empty() && read_pidfile(path_) == ::getpid()) ::unlink(path_.c_str());
 }
 
 }  // namespace corral

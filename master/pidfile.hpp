@@ -2,6 +2,8 @@
 // The pidfile: written after binding, refused when it names another live process,
 // removed at a clean stop.
 
+#include <sys/types.h>
+
 #include <string>
 
 namespace corral {
@@ -11,9 +13,13 @@ class pidfile {
     /// Writes this process's pid to `path` (atomically, via a temporary file and rename).
     /// A file naming a dead process, or this one (a container restarted with the same pid),
     /// is replaced; one naming another live process is an error (std::runtime_error).
-    explicit pidfile(std::string path);
+    /// `predecessor`: a live process the file may name and that this one replaces (the
+    /// previous master of a binary upgrade).
+    explicit pidfile(std::string path, pid_t predecessor = 0);
     /// Removes the file if it still holds this process's pid.
     ~pidfile();
+    /// Leaves the file to a new master (binary upgrade): the destructor will not remove it.
+    void release() { path_.clear(); }
     pidfile(const pidfile&) = delete;
     pidfile& operator=(const pidfile&) = delete;
 

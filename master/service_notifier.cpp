@@ -54,4 +54,6 @@ void service_notifier::status(const std::string& line) {
 
 void service_notifier::watchdog_ping() { notifier_.send("WATCHDOG=1"); }
 
+void service_notifier::main_pid(pid_t pid) { notifier_.send(fmt::format("MAINPID={}", pid)); }
+
 }  // namespace corral

@@ -5,6 +5,8 @@
 // unit sets WatchdogSec=, and EXTEND_TIMEOUT_USEC= during long drains. Silent when
 // NOTIFY_SOCKET is not set.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -28,6 +30,8 @@ class service_notifier {
     /// The WatchdogSec= interval, when systemd asks this process for pings.
     std::optional<std::chrono::microseconds> watchdog_interval() const { return watchdog_; }
     void watchdog_ping();
+    /// MAINPID=: the new master of a binary upgrade is the service's main process now.
+    void main_pid(pid_t pid);
 
   private:
     notifier notifier_;

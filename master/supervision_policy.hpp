@@ -13,6 +13,16 @@ namespace corral {
 
 using seconds_f = std::chrono::duration<double>;
 
+inline supervision_clock::duration to_duration(seconds_f seconds) {
+    return std::chrono::duration_cast<supervision_clock::duration>(seconds);
+}
+
+/// A retiring worker that is the last one on its accept shard keeps accepting for at least
+/// shard_handover_settle after new connections stop going there (handshakes under way still
+/// land in its queue), and at most shard_handover_limit.
+inline constexpr std::chrono::milliseconds shard_handover_settle{50};
+inline constexpr seconds_f shard_handover_limit{2};
+
 /// What manage_workers() converges on: `count` ready workers of `generation`.
 struct supervision_target {
     int generation = 1;

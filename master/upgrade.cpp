@@ -1,9 +1,8 @@
 #include "master/upgrade.hpp"
 
 #include <fcntl.h>
-#include <linux/close_range.h>
+#include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,11 +13,14 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "master/exit_description.hpp"
 
 namespace corral {
 namespace {
+
+namespace json = boost::json;
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {
     std::vector<char*> pointers;
@@ -27,66 +29,106 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
     return pointers;
 }
 
-void set_close_on_exec(int fd, bool on) {
-    int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0) ::fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
+std::string text_of(const json::object& document, const char* key) {
+    const auto* value = document.if_contains(key);
+    return value && value->is_string() ? std::string(value->as_string()) : "";
+}
+
+int number_of(const json::object& document, const char* key, int otherwise = -1) {
+    const auto* value = document.if_contains(key);
+    return value ? value->to_number<int>() : otherwise;
+}
+
+/// Version 1: {"listeners": {TEXT: FD}, "shards": {TEXT: [FD...]}, "workers": [...]}.
+void decode_version_1(const json::object& document, upgrade_state& state) {
+    for (const auto& [key, fd] : document.at("listeners").as_object()) {
+        handed_listener item{std::string(key), "", fd.to_number<int>()};
+        if (const auto* shards = document.if_contains("shards"))
+            if (const auto* fds = shards->as_object().if_contains(key))
+                item.shards = json::value_to<std::vector<int>>(*fds);
+        state.listeners.push_back(std::move(item));
+    }
+    for (const auto& value : document.at("workers").as_array()) {
+        const auto& w = value.as_object();
+        state.workers.push_back({w.at("pid").to_number<pid_t>(),
+                                 w.at("generation").to_number<int>(), w.at("ready").as_bool(),
+                                 w.at("age_seconds").to_number<double>(),
+                                 w.contains("shard") ? w.at("shard").to_number<int>() : 0,
+                                 w.contains("full") && w.at("full").as_bool()});
+    }
+}
+
+void decode_version_2(const json::object& document, upgrade_state& state) {
+    for (const auto& value : document.at("listeners").as_array()) {
+        const auto& item = value.as_object();
+        state.listeners.push_back({text_of(item, "address"), text_of(item, "name"),
+                                   item.at("fd").to_number<int>(),
+                                   json::value_to<std::vector<int>>(item.at("shards")),
+                                   item.at("from_service_manager").as_bool()});
+    }
+    state.configured_workers = number_of(document, "configured_workers", 0);
+    state.control_path = text_of(document, "control_path");
+    state.control_fd = number_of(document, "control_fd");
+    state.metrics_address = text_of(document, "metrics_address");
+    state.metrics_fd = number_of(document, "metrics_fd");
+    state.handover_fd = document.at("handover_fd").to_number<int>();
+    state.previous_master = document.at("previous_master").to_number<pid_t>();
+    state.service_notify_socket = text_of(document, "service_notify_socket");
+    state.service_watchdog_usec = text_of(document, "service_watchdog_usec");
 }
 
 }  // namespace
 
 std::string encode_upgrade_state(const upgrade_state& state) {
-    boost::json::object listeners, shards;
-    for (const auto& [text, kept] : state.listeners) {
-        listeners[text] = kept.fd;
-        if (!kept.shards.empty()) shards[text] = boost::json::value_from(kept.shards);
-    }
-    boost::json::array workers;
-    for (const auto& w : state.workers)
-        workers.push_back({{"pid", w.pid},
-                           {"generation", w.generation},
-                           {"ready", w.ready},
-                           {"age_seconds", w.age_seconds},
-                           {"shard", w.shard},
-                           {"full", w.full}});
-    return boost::json::serialize(
-        boost::json::object{{"version", 1},
-                            {"last_generation", state.last_generation},
-                            {"target_generation", state.target_generation},
-                            {"count", state.count},
-                            {"listeners", std::move(listeners)},
-                            {"shards", std::move(shards)},
-                            {"workers", std::move(workers)}});
+    json::array listeners;
+    for (const auto& item : state.listeners)
+        listeners.push_back({{"address", item.address},
+                             {"name", item.name},
+                             {"fd", item.fd},
+                             {"shards", json::value_from(item.shards)},
+                             {"from_service_manager", item.from_service_manager}});
+    return json::serialize(json::object{{"version", 2},
+                                        {"last_generation", state.last_generation},
+                                        {"target_generation", state.target_generation},
+                                        {"count", state.count},
+                                        {"configured_workers", state.configured_workers},
+                                        {"listeners", std::move(listeners)},
+                                        {"control_path", state.control_path},
+                                        {"control_fd", state.control_fd},
+                                        {"metrics_address", state.metrics_address},
+                                        {"metrics_fd", state.metrics_fd},
+                                        {"handover_fd", state.handover_fd},
+                                        {"previous_master", state.previous_master},
+                                        {"service_notify_socket", state.service_notify_socket},
+                                        {"service_watchdog_usec", state.service_watchdog_usec}});
 }
 
 upgrade_state decode_upgrade_state(const std::string& text) {
     try {
-        auto document = boost::json::parse(text).as_object();
-        if (document.at("version").to_number<int>() != 1)
-            throw std::invalid_argument("written by another version");
+        auto document = json::parse(text).as_object();
         upgrade_state state;
+        state.version = document.at("version").to_number<int>();
+        if (state.version != 1 && state.version != 2)
+            throw std::invalid_argument("written by another version");
         state.last_generation = document.at("last_generation").to_number<int>();
         state.target_generation = document.at("target_generation").to_number<int>();
         state.count = document.at("count").to_number<int>();
-        for (const auto& [key, fd] : document.at("listeners").as_object())
-            state.listeners[std::string(key)].fd = fd.to_number<int>();
-        // Written since accept shards exist; older images have neither "shards" nor "shard".
-        if (const auto* shards = document.if_contains("shards"))
-            for (const auto& [key, fds] : shards->as_object())
-                state.listeners[std::string(key)].shards =
-                    boost::json::value_to<std::vector<int>>(fds);
-        for (const auto& value : document.at("workers").as_array()) {
-            const auto& w = value.as_object();
-            state.workers.push_back({w.at("pid").to_number<pid_t>(),
-                                     w.at("generation").to_number<int>(), w.at("ready").as_bool(),
-                                     w.at("age_seconds").to_number<double>(),
-                                     w.contains("shard") ? w.at("shard").to_number<int>() : 0,
-                                     w.contains("full") && w.at("full").as_bool()});
-        }
+        if (state.version == 1)
+            decode_version_1(document, state);
+        else
+            decode_version_2(document, state);
         return state;
     } catch (const std::exception& e) {
         throw std::invalid_argument(std::string(upgrade_state_variable) +
                                     " is unreadable: " + e.what());
     }
+}
+
+std::map<std::string, inherited_listener> inherited_listeners(const upgrade_state& state) {
+    std::map<std::string, inherited_listener> by_text;
+    for (const auto& item : state.listeners)
+        if (!item.from_service_manager) by_text[item.address] = {item.fd, item.shards};
+    return by_text;
 }
 
 std::string check_new_binary(const std::filesystem::path& executable,
@@ -109,21 +151,48 @@ std::string check_new_binary(const std::filesystem::path& executable,
     return executable.string() + " --check-config " + describe_exit(status, false);
 }
 
-std::string exec_in_place(const std::filesystem::path& executable,
-                          const std::vector<std::string>& arguments,
-                          const std::vector<std::string>& environment,
-                          const std::vector<int>& keep_fds) {
+pid_t spawn_new_master(const std::filesystem::path& executable,
+                       const std::vector<std::string>& arguments,
+                       const std::vector<std::string>& environment, const std::vector<int>& fds) {
+    int count = static_cast<int>(fds.size());
+    // Copies above the target range first, so no dup2 overwrites a source still needed.
+    std::vector<int> sources;
+    for (int fd : fds) {
+        int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3 + count);
+        if (copy < 0) {
+            int error = errno;
+            for (int made : sources) ::close(made);
+            throw std::system_error(error, std::generic_category(),
+                                    "fcntl(F_DUPFD) failed while starting the new master");
+        }
+        sources.push_back(copy);
+    }
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    for (int i = 0; i < count; ++i) ::posix_spawn_file_actions_adddup2(&actions, sources[i], 3 + i);
+    ::posix_spawn_file_actions_addclosefrom_np(&actions, 3 + count);
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
     std::vector<std::string> argv{executable.string()};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
     std::vector<std::string> env = environment;
     auto argv_pointers = c_strings(argv);
     auto env_pointers = c_strings(env);
-    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-    for (int fd : keep_fds) set_close_on_exec(fd, false);
-    ::execve(executable.c_str(), argv_pointers.data(), env_pointers.data());
-    int error = errno;
-    for (int fd : keep_fds) set_close_on_exec(fd, true);
-    return "execve() of " + executable.string() + " failed: " + std::strerror(error);
+    pid_t pid = 0;
+    int error = ::posix_spawn(&pid, executable.c_str(), &actions, &attributes, argv_pointers.data(),
+                              env_pointers.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    for (int copy : sources) ::close(copy);
+    if (error != 0)
+        throw std::system_error(
+            error, std::generic_category(),
+            "posix_spawn() failed while starting the new master " + executable.string());
+    return pid;
 }
 
 }  // namespace corral

@@ -265,6 +265,12 @@ class Corral:
         return wait_until(workers, timeout,
                           f"exactly {count} live workers, all of generation {generation}")
 
+    def wait_new_master(self, timeout=20.0):
+        """After a binary upgrade: the pid of the master that took over from this one."""
+        match = self.wait_log(re.compile(r"Upgrade complete: this master \(pid (\d+)\)"),
+                              timeout)
+        return int(match.group(1))
+
     def assert_running(self):
         if self.returncode is not None:
             raise AssertionError(f"corral exited early with status {self.returncode}")

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import sys
 import time
 import unittest
@@ -36,7 +37,8 @@ class NotifyReceiver:
     """A service manager's end of NOTIFY_SOCKET: a datagram socket the test reads from.
 
     `address` is what goes into NOTIFY_SOCKET: a path, or "@name" for an abstract socket.
-    Every datagram is kept with the CLOCK_MONOTONIC time it was read at.
+    Every datagram is kept with the CLOCK_MONOTONIC time it was read at, and the sender's
+    pid (from the kernel, SO_PASSCRED) as the field "_PID", as systemd records it.
     """
 
     def __init__(self, directory, abstract=False):
@@ -48,6 +50,7 @@ class NotifyReceiver:
         else:
             self.address = os.path.join(directory, "notify.sock")
             self.socket.bind(self.address)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.socket.setblocking(False)
         self.messages = []  # (monotonic time of arrival, dict of fields)
         self.examined = 0  # how many of them wait_for has looked at
@@ -60,10 +63,14 @@ class NotifyReceiver:
         new = []
         while True:
             try:
-                datagram = self.socket.recv(65536)
+                datagram, ancillary, _, _ = self.socket.recvmsg(65536, socket.CMSG_SPACE(12))
             except BlockingIOError:
                 break
-            new.append((time.monotonic(), parse_datagram(datagram)))
+            fields = parse_datagram(datagram)
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    fields["_PID"] = str(struct.unpack("iII", data)[0])
+            new.append((time.monotonic(), fields))
         self.messages.extend(new)
         return new
 
@@ -86,7 +93,7 @@ class NotifyReceiver:
     def state_changes(self):
         """The messages that are neither STATUS= alone nor WATCHDOG=1 pings."""
         return [fields for _, fields in self.messages
-                if not set(fields) <= {"STATUS", "WATCHDOG"}]
+                if not {key for key in fields if not key.startswith("_")} <= {"STATUS", "WATCHDOG"}]
 
     def watchdog_times(self):
         return [arrival for arrival, fields in self.messages if fields.get("WATCHDOG") == "1"]
@@ -177,7 +184,8 @@ class NotifyingTheServiceManager(CorralTestCase):
         receiver.wait_for(lambda f: "READY" in f, 5.0, "READY=1", master)
         first = receiver.wait_for(lambda f: f.get("WATCHDOG") == "1", 2.0, "a first WATCHDOG=1",
                                   master)
-        self.assertEqual(first, {"WATCHDOG": "1"})
+        self.assertEqual({key: value for key, value in first.items() if key != "_PID"},
+                         {"WATCHDOG": "1"})
         start = receiver.watchdog_times()[0]
 
         def pings_within_one_and_a_half_seconds():

@@ -1,5 +1,5 @@
 // Accept shards on real sockets: the kernel's reuseport group, the routing program, the
-// queue lengths the arbiter's handover reads, and how shards cross a binary upgrade.
+// queue lengths the arbiter's handover reads.
 
 #include "master/accept_shards.hpp"
 
@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "master/round_robin_router.hpp"
-#include "master/upgrade.hpp"
 
 using namespace corral;
 
@@ -148,25 +147,4 @@ TEST_CASE("another socket cannot bind the port of a sharded listener without SO_
     CHECK(::bind(intruder, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0);
     ::close(intruder);
     ::close(listener);
-}
-
-TEST_CASE("the upgrade state carries each listener's shards and each worker's shard") {
-    upgrade_state state{4, 3, 2, {}, {}};
-    state.listeners["127.0.0.1:8000"] = {7, {9, 10}};
-    state.listeners["unix:/run/app.sock"] = {8, {}};
-    state.workers.push_back({100, 3, true, 1.5, 1});
-    auto decoded = decode_upgrade_state(encode_upgrade_state(state));
-    CHECK(decoded.listeners.at("127.0.0.1:8000").fd == 7);
-    CHECK(decoded.listeners.at("127.0.0.1:8000").shards == std::vector<int>{9, 10});
-    CHECK(decoded.listeners.at("unix:/run/app.sock").shards.empty());
-    CHECK(decoded.workers.at(0).shard == 1);
-
-    // Written by an image from before accept shards: no "shards", no "shard".
-    auto old = decode_upgrade_state(
-        R"({"version":1,"last_generation":2,"target_generation":2,"count":1,)"
-        R"("listeners":{"127.0.0.1:8000":7},)"
-        R"("workers":[{"pid":100,"generation":2,"ready":true,"age_seconds":3.0}]})");
-    CHECK(old.listeners.at("127.0.0.1:8000").fd == 7);
-    CHECK(old.listeners.at("127.0.0.1:8000").shards.empty());
-    CHECK(old.workers.at(0).shard == 0);
 }
