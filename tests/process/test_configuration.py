@@ -41,6 +41,59 @@ class BadConfigFiles(CorralTestCase):
         self.assertFalse(accepts_connections(port))
 
 
+class NotANumber(CorralTestCase):
+
+    def test_nan_and_inf_are_refused_in_the_file_the_environment_and_on_the_command_line(self):
+        """timeout = nan (which would turn hang detection off), inf, -inf: exit 2, no listener."""
+        port = free_port()
+        bind = ("-b", f"127.0.0.1:{port}")
+        path = self.write_file("nan.toml", "timeout = nan\n")
+        inf_path = self.write_file("inf.toml", "\nkeepalive = +inf\n")
+        cases = [
+            ("nan in the file", ["-c", path], {},
+             rf"{re.escape(path)}:1:11: timeout: expected a number of seconds from 0\.1 to 86400,"
+             r" got number nan"),
+            ("inf in the file", ["-c", inf_path], {},
+             rf"{re.escape(inf_path)}:2:13: keepalive: expected .* got number inf"),
+            ("nan in the environment", [], {"CORRAL_TIMEOUT": "nan"},
+             r"environment variable CORRAL_TIMEOUT: timeout: expected .* got number nan"),
+            ("-inf on the command line", ["--graceful-timeout", "-inf"], {},
+             r"option --graceful-timeout: graceful_timeout: expected .* got number -inf"),
+            ("nan on the command line", ["--timeout", "nan"], {},
+             r"option --timeout: timeout: expected .* got number nan"),
+        ]
+        for name, args, env, message in cases:
+            for action in (["--check-config"], []):
+                with self.subTest(name, action=action):
+                    master = self.run_corral(*bind, *args, *action, env=env)
+
+                    self.assertEqual(master.returncode, 2)
+                    self.assertRegex(master.log(), rf"corral: error: {message}")
+                    self.assertFalse(accepts_connections(port))
+
+
+class TheConfigFileMustBeAFile(CorralTestCase):
+
+    def test_a_directory_or_a_missing_file_given_to_c_is_an_error_naming_it(self):
+        """-c DIRECTORY used to run on the defaults; -c on a directory, a device or a missing
+        file exits 2 naming the path and why."""
+        missing = os.path.join(self.tmp, "missing.toml")
+        cases = [
+            ("a directory", self.tmp, "it is a directory"),
+            ("a device", "/dev/null", "it is not a regular file"),
+            ("a missing file", missing, "No such file or directory"),
+        ]
+        for name, path, why in cases:
+            for action in (["--check-config"], []):
+                with self.subTest(name, action=action):
+                    master = self.run_corral("-c", path, *action)
+
+                    self.assertEqual(master.returncode, 2)
+                    self.assertIn(f"corral: error: cannot read config file {path}: {why}",
+                                  master.log())
+                    self.assertNotIn("configuration OK", master.output())
+
+
 class CheckingAndPrintingTheConfig(CorralTestCase):
 
     def test_check_config_accepts_a_valid_file(self):
