@@ -17,15 +17,16 @@ std::optional<unsigned> as_number(const std::string& text) {
     return value;
 }
 
-gid_t lookup_group(const std::string& name) {
+/// `setting`: the key to name in errors, "group" or "socket_owner".
+gid_t lookup_group(const std::string& name, const char* setting) {
     if (auto number = as_number(name)) return static_cast<gid_t>(*number);
     if (const struct group* entry = ::getgrnam(name.c_str())) return entry->gr_gid;
-    throw std::runtime_error("unknown group \"" + name + "\" (setting group or socket_owner)");
+    throw std::runtime_error(std::string(setting) + ": unknown group \"" + name + "\"");
 }
 
-}  // namespace
-
-std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group) {
+/// resolve_credentials, naming `user_setting` and `group_setting` in its errors.
+std::optional<credentials> resolve(const std::string& user, const std::string& group,
+                                   const char* user_setting, const char* group_setting) {
     if (user.empty() && group.empty()) return std::nullopt;
     credentials found{::getuid(), ::getgid(), {}, user};
     const passwd* entry = nullptr;
@@ -33,11 +34,11 @@ std::optional<credentials> resolve_credentials(const std::string& user, const st
         entry = as_number(user) ? ::getpwuid(static_cast<uid_t>(*as_number(user)))
                                 : ::getpwnam(user.c_str());
         if (!entry && !as_number(user))
-            throw std::runtime_error("unknown user \"" + user + "\" (setting user)");
+            throw std::runtime_error(std::string(user_setting) + ": unknown user \"" + user + "\"");
         found.uid = entry ? entry->pw_uid : static_cast<uid_t>(*as_number(user));
         found.gid = entry ? entry->pw_gid : found.uid;
     }
-    if (!group.empty()) found.gid = lookup_group(group);
+    if (!group.empty()) found.gid = lookup_group(group, group_setting);
     // The user's groups with `group` as the primary one, as initgroups() would set them.
     if (entry) {
         found.name = entry->pw_name;
@@ -52,11 +53,18 @@ std::optional<credentials> resolve_credentials(const std::string& user, const st
     return found;
 }
 
+}  // namespace
+
+std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group) {
+    return resolve(user, group, "user", "group");
+}
+
 std::optional<credentials> resolve_owner(const std::string& owner) {
     if (owner.empty()) return std::nullopt;
     auto colon = owner.find(':');
-    return resolve_credentials(owner.substr(0, colon),
-                               colon == std::string::npos ? "" : owner.substr(colon + 1));
+    return resolve(owner.substr(0, colon),
+                   colon == std::string::npos ? "" : owner.substr(colon + 1), "socket_owner",
+                   "socket_owner");
 }
 
 }  // namespace corral

@@ -7,7 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <memory>
 
-#include "shared/bind_address.hpp"
+#include "master/metrics_endpoint.hpp"
 #include "shared/log.hpp"
 
 namespace corral {
@@ -42,19 +42,11 @@ struct metrics_session : std::enable_shared_from_this<metrics_session> {
     }
 };
 
-tcp::endpoint resolve(asio::io_context& io, const std::string& text) {
-    auto address = parse_bind_address(text);
-    if (address.type != bind_address::kind::tcp)
-        throw std::runtime_error("metrics_bind must be HOST:PORT, got " + text);
-    tcp::resolver resolver(io);
-    return *resolver.resolve(address.host, std::to_string(address.port)).begin();
-}
-
 }  // namespace
 
 metrics_server::metrics_server(asio::io_context& io, const std::string& address,
                                std::function<std::string()> render)
-    : acceptor_(io, resolve(io, address)), render_(std::move(render)) {
+    : acceptor_(listen_on_metrics_bind(io, address)), render_(std::move(render)) {
     log::info("Metrics at: http://{}/metrics", address);
     do_accept();
 }

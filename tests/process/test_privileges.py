@@ -137,15 +137,15 @@ class Privileges(CorralTestCase):
         self.assertIn("[WARNING] Workers will run as root: set `user`", master.log())
 
     def test_an_unknown_user_or_group_stops_corral(self):
-        """-u NAME that does not exist: exit 1 with `unknown user "NAME"`; same for -g."""
+        """-u NAME that does not exist: exit 1 with `user: unknown user "NAME"`; same for -g."""
         port = free_port()
         master = self.run_corral("-b", f"127.0.0.1:{port}", "-u", "corral-test-no-such-user")
         self.assertEqual(master.returncode, 1)
-        self.assertIn('unknown user "corral-test-no-such-user"', master.log())
+        self.assertIn('user: unknown user "corral-test-no-such-user"', master.log())
         self.assertNotIn("Booting worker", master.log())
         master = self.run_corral("-b", f"127.0.0.1:{port}", "-g", "corral-test-no-such-group")
         self.assertEqual(master.returncode, 1)
-        self.assertIn('unknown group "corral-test-no-such-group"', master.log())
+        self.assertIn('group: unknown group "corral-test-no-such-group"', master.log())
 
     @unittest.skipIf(NOT_ROOT, NEEDS_ROOT)
     def test_unix_socket_mode_and_owner(self):
