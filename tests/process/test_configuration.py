@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -92,6 +93,89 @@ class TheConfigFileMustBeAFile(CorralTestCase):
                     self.assertIn(f"corral: error: cannot read config file {path}: {why}",
                                   master.log())
                     self.assertNotIn("configuration OK", master.output())
+
+
+class CheckConfigFindsWhatWouldStopTheStart(CorralTestCase):
+
+    def assert_refused(self, master, message):
+        self.assertEqual(master.returncode, 2)
+        self.assertIn(f"corral: error: {message}", master.log())
+        self.assertNotIn("configuration OK", master.output())
+
+    def test_each_problem_exits_2_naming_its_setting(self):
+        """--check-config used to say OK to all of these, which then stopped the start."""
+        long_directory = os.path.join(self.tmp, "d" * 100)
+        os.mkdir(long_directory)
+        long_socket = f"{long_directory}/app.sock"
+        cases = [
+            ("unknown user", ["-u", "corral-test-no-such-user"],
+             'user: unknown user "corral-test-no-such-user"'),
+            ("unknown group", ["-g", "corral-test-no-such-group"],
+             'group: unknown group "corral-test-no-such-group"'),
+            ("too long a unix socket path", ["-b", f"unix:{long_socket}"],
+             f'option --bind: bind: invalid address "unix:{long_socket}": the path is '
+             f"{len(long_socket)} bytes long; a unix socket path can be at most 107 bytes"),
+            ("too long a control socket path made from the pidfile",
+             ["-p", f"{long_directory}/corral.pid"],
+             f"control_socket: the control socket would be {long_directory}/corral.pid.sock"),
+            ("metrics_bind without a port", ["--metrics-bind", "localhost"],
+             'option --metrics-bind: metrics_bind: invalid address "localhost": the port is '
+             "missing"),
+            ("metrics_bind that is not HOST:PORT", ["--metrics-bind", "unix:/tmp/m.sock"],
+             'option --metrics-bind: metrics_bind: invalid address "unix:/tmp/m.sock": expected '
+             "HOST:PORT"),
+            ("metrics_bind host that does not resolve", ["--metrics-bind", "nohost.invalid:9100"],
+             'metrics_bind: cannot resolve host "nohost.invalid"'),
+            ("missing worker command", ["--", "/nonexistent/app"],
+             "worker_command: cannot execute worker command /nonexistent/app: no such file"),
+            ("missing chdir", ["--chdir", "/nonexistent"],
+             "chdir: cannot change to /nonexistent: No such file or directory"),
+        ]
+        for name, args, message in cases:
+            with self.subTest(name):
+                args = list(args)
+                worker = args[args.index("--"):] if "--" in args else []
+                flags = args[:len(args) - len(worker)]
+                self.assert_refused(self.run_corral(*flags, "--check-config", *worker), message)
+
+    def test_worker_command_from_the_file_is_named_with_its_setting(self):
+        """worker_command = ["/nonexistent/app"] in the file: the error names worker_command."""
+        path = self.write_file("corral.toml", 'worker_command = ["/nonexistent/app"]\n')
+
+        master = self.run_corral("-c", path, "--check-config")
+
+        self.assert_refused(master, "worker_command: cannot execute worker command /nonexistent/app")
+
+    def test_at_start_the_same_problems_name_their_setting(self):
+        """Without --check-config these stop the master with status 1, naming the setting."""
+        cases = [
+            ("unknown user", ["-u", "corral-test-no-such-user"],
+             'user: unknown user "corral-test-no-such-user"'),
+            ("metrics_bind host that does not resolve", ["--metrics-bind", "nohost.invalid:9100"],
+             'metrics_bind: cannot resolve host "nohost.invalid"'),
+            ("missing worker command", ["--", "/nonexistent/app"],
+             "worker_command: cannot execute worker command /nonexistent/app: no such file"),
+        ]
+        for name, args, message in cases:
+            with self.subTest(name):
+                master = self.run_corral("-b", f"127.0.0.1:{free_port()}", *args)
+
+                self.assertEqual(master.returncode, 1)
+                self.assertRegex(master.log(), rf"\[CRITICAL\] {re.escape(message)}")
+                self.assertNotIn("Booting worker", master.log())
+
+    def test_a_metrics_port_in_use_at_start_names_metrics_bind(self):
+        """metrics_bind on a port another socket holds: exit 1 with a line naming metrics_bind."""
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            busy = f"127.0.0.1:{holder.getsockname()[1]}"
+
+            master = self.run_corral("-b", f"127.0.0.1:{free_port()}", "--metrics-bind", busy)
+
+            self.assertEqual(master.returncode, 1)
+            self.assertIn(f"[CRITICAL] metrics_bind: bind() failed while binding {busy}: "
+                          "Address already in use", master.log())
 
 
 class CheckingAndPrintingTheConfig(CorralTestCase):
