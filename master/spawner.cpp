@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "shared/worker_values.hpp"
+
 namespace corral {
 namespace {
 
@@ -200,8 +202,8 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
     variables["NOTIFY_SOCKET"] = notify_address;
     variables["WATCHDOG_USEC"] = std::to_string(std::llround(cfg.timeout * 1e6));
     variables["WATCHDOG_PID"] = pid_placeholder;
-    variables["CORRAL_GENERATION"] = std::to_string(generation);
-    variables["CORRAL_MAX_REQUESTS"] = std::to_string(request_limit);
+    for (auto& [key, value] : worker_value_variables({generation, request_limit}))
+        variables[key] = std::move(value);
     std::vector<std::string> environment;
     for (const auto& [key, value] : variables) environment.push_back(key + "=" + value);
     return environment;

@@ -35,8 +35,9 @@ worker_command resolve_worker_command(const std::vector<std::string>& command,
 
 /// What a worker of `generation` finds in its environment: the master's own environment
 /// (less what systemd told the master), the config's [env], the worker-side settings as
-/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*,
-/// CORRAL_GENERATION and CORRAL_MAX_REQUESTS (this worker's limit, jitter included).
+/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*, and
+/// CORRAL_WORKER_GENERATION and CORRAL_WORKER_REQUEST_LIMIT (this worker's limit, jitter
+/// included; worker_values.hpp), with the deprecated CORRAL_GENERATION.
 /// LISTEN_PID and WATCHDOG_PID are placeholders filled in the child.
 std::vector<std::string> worker_environment(const std::map<std::string, std::string>& base,
                                             const config& cfg, const listener_set& listeners,

@@ -280,12 +280,11 @@ void apply_text(config& cfg, const setting& s, const std::string& text, const or
     assign(cfg, s, *holder.get("value"), from);
 }
 
-void apply_environment(config& cfg, const std::map<std::string, std::string>& environment) {
-    for (const auto& s : settings()) {
-        auto name = environment_variable(s);
-        if (auto found = environment.find(name); found != environment.end())
-            apply_text(cfg, s, found->second, {"", "environment variable " + name});
-    }
+void apply_variable(config& cfg, const setting& s,
+                    const std::map<std::string, std::string>& environment) {
+    auto name = environment_variable(s);
+    if (auto found = environment.find(name); found != environment.end())
+        apply_text(cfg, s, found->second, {"", "environment variable " + name});
 }
 
 void apply_env_pairs(config& cfg, const command_line_value& given) {
@@ -317,15 +316,12 @@ void apply_command_line(config& cfg, const std::vector<command_line_value>& comm
     }
 }
 
-config defaults(const std::map<std::string, std::string>& environment) {
+config defaults() {
     config cfg;
     for (const auto& s : settings()) {
         toml::table holder = toml::parse("value = " + std::string(s.default_value));
         assign(cfg, s, *holder.get("value"), {"", "default"});
     }
-    if (auto found = environment.find("WEB_CONCURRENCY"); found != environment.end())
-        apply_text(cfg, *find_setting("workers"), found->second,
-                   {"", "environment variable WEB_CONCURRENCY"});
     return cfg;
 }
 
@@ -365,15 +361,47 @@ bool holds_table(const setting& s) {
 }  // namespace
 
 config load_config(const config_sources& sources) {
-    config cfg = defaults(sources.environment);
+    config cfg = defaults();
+    if (auto found = sources.environment.find("WEB_CONCURRENCY");
+        found != sources.environment.end())
+        apply_text(cfg, *find_setting("workers"), found->second,
+                   {"", "environment variable WEB_CONCURRENCY"});
     if (sources.file)
         apply_file(cfg, *sources.file);
     else if (sources.look_for_default_file && std::filesystem::exists("corral.toml"))
         apply_file(cfg, "corral.toml");
-    apply_environment(cfg, sources.environment);
+    for (const auto& s : settings()) apply_variable(cfg, s, sources.environment);
     apply_command_line(cfg, sources.command_line);
     if (!sources.worker_command.empty()) cfg.worker_command = sources.worker_command;
     return cfg;
+}
+
+config load_worker_config(const std::map<std::string, std::string>& environment) {
+    config cfg = defaults();
+    for (const auto& s : settings())
+        if (s.for_workers) apply_variable(cfg, s, environment);
+    return cfg;
+}
+
+std::optional<std::int64_t> integer_variable(const std::map<std::string, std::string>& environment,
+                                             const std::string& name, std::int64_t min,
+                                             std::int64_t max) {
+    auto found = environment.find(name);
+    if (found == environment.end()) return std::nullopt;
+    toml::table holder;
+    try {
+        holder = toml::parse("value = " + found->second);
+    } catch (const toml::parse_error&) {
+        holder.insert_or_assign("value", found->second);  // the error shows the text given
+    }
+    const toml::node& node = *holder.get("value");
+    auto value = node.value_exact<std::int64_t>();
+    if (!value || *value < min || *value > max)
+        throw config_error(
+            fmt::format("environment variable {}: expected an integer from {} to {}, "
+                        "got {}",
+                        name, min, max, describe(node)));
+    return value;
 }
 
 std::map<std::string, std::string> current_environment() {

@@ -346,3 +346,34 @@ TEST_CASE("worker-side settings are passed as CORRAL_<NAME>") {
     CHECK(std::find(variables.begin(), variables.end(), "CORRAL_LOGLEVEL=info") != variables.end());
     for (const auto& variable : variables) CHECK(variable.find("CORRAL_BIND") != 0);
 }
+
+TEST_CASE("a worker reads only the settings meant for workers from its environment") {
+    std::map<std::string, std::string> environment = {
+        {"CORRAL_KEEPALIVE", "3"},
+        {"CORRAL_LOGLEVEL", "debug"},
+        // Master-only settings the master's own environment may pass on: not read.
+        {"CORRAL_TIMEOUT", "nan"},
+        {"CORRAL_MAX_REQUESTS", "4294967394"},
+        {"CORRAL_WORKERS", "many"},
+        {"WEB_CONCURRENCY", "x"},
+    };
+    config cfg;
+    REQUIRE_NOTHROW(cfg = load_worker_config(environment));
+    CHECK(cfg.keepalive == 3);
+    CHECK(cfg.loglevel == "debug");
+    CHECK(cfg.timeout == 30);
+    CHECK(cfg.max_requests == 0);
+    CHECK(cfg.workers == 1);
+
+    SUBCASE("a bad worker setting is still an error naming the variable") {
+        environment["CORRAL_KEEPALIVE"] = "nan";
+        try {
+            load_worker_config(environment);
+            FAIL("no error");
+        } catch (const config_error& e) {
+            CHECK(std::string(e.what()) ==
+                  "environment variable CORRAL_KEEPALIVE: keepalive: expected a number of seconds "
+                  "from 0 to 3600, got number nan");
+        }
+    }
+}
