@@ -1,10 +1,12 @@
 #include "master/credentials.hpp"
 
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <fstream>
 #include <stdexcept>
 
 namespace corral {
@@ -53,10 +55,36 @@ std::optional<credentials> resolve(const std::string& user, const std::string& g
     return found;
 }
 
+/// Whether this process has capability `number` in its effective set.
+bool has_capability(int number) {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with("CapEff:"))
+            return (std::stoull(line.substr(7), nullptr, 16) >> number) & 1;
+    return ::geteuid() == 0;
+}
+
+/// The spawner calls setgroups(), setgid() and setuid() in each child, where a failure
+/// reads as "cannot execute worker command ...: Operation not permitted". Said here
+/// instead, naming the setting, while there is still a master to say it.
+void check_can_switch_to(const credentials& who, const char* setting) {
+    const char* missing = !has_capability(CAP_SETGID)                            ? "CAP_SETGID"
+                          : who.uid != ::getuid() && !has_capability(CAP_SETUID) ? "CAP_SETUID"
+                                                                                 : nullptr;
+    if (missing)
+        throw std::runtime_error(std::string(setting) +
+                                 ": the master cannot run workers as another user or group "
+                                 "without " +
+                                 missing + " (it runs as uid " + std::to_string(::getuid()) +
+                                 "): start it as root, or leave user and group empty");
+}
+
 }  // namespace
 
 std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group) {
-    return resolve(user, group, "user", "group");
+    auto found = resolve(user, group, "user", "group");
+    if (found) check_can_switch_to(*found, user.empty() ? "group" : "user");
+    return found;
 }
 
 std::optional<credentials> resolve_owner(const std::string& owner) {

@@ -19,8 +19,8 @@ struct credentials {
 };
 
 /// `user` and `group` as names or numbers; nullopt when both are empty (workers keep the
-/// master's). Throws std::runtime_error naming the setting and the unknown user or group:
-/// `user: unknown user "www"`.
+/// master's). Throws std::runtime_error naming the setting and the unknown user or group
+/// (`user: unknown user "www"`), or the capability the master lacks to switch to them.
 std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group);
 
 /// "user" or "user:group" for socket files; nullopt for "". Throws like resolve_credentials,

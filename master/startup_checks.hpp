@@ -17,7 +17,8 @@ namespace corral {
 /// (`user: unknown user "www"`); empty when none. Relative paths are taken from `chdir`,
 /// as the master takes them once it has changed there.
 ///
-/// Checked: `chdir` is a directory; `user`, `group` and `socket_owner` exist; the worker
+/// Checked: `chdir` is a directory; `user`, `group` and `socket_owner` exist, and the
+/// master has the capabilities to switch workers to `user` and `group`; the worker
 /// command (`worker_command`) is an executable file, and so is a script's `#!`
 /// interpreter; each `bind` host and the `metrics_bind` host resolve; the directory of
 /// each unix socket (`bind`, the control socket), of `pidfile` and of `errorlog` exists
