@@ -209,8 +209,8 @@ void assign(config& cfg, const setting& s, const toml::node& node, const origin&
     std::visit([&](auto member) { assign_value(cfg.*member, s, node, from); }, s.field);
 }
 
-/// Only a regular file: a directory opens as an empty stream and would pass as an empty
-/// config, so that `-c /etc/corral/` ran on the defaults.
+/// Only a regular file: a directory opens as an empty stream and would pass for an empty
+/// config, leaving `-c /etc/corral/` on the defaults without a word.
 toml::table read_file(const std::filesystem::path& path) {
     auto cannot_read = [&](std::string_view why) {
         return config_error(fmt::format("cannot read config file {}: {}", path.string(), why));
@@ -398,8 +398,8 @@ std::optional<std::int64_t> integer_variable(const std::map<std::string, std::st
     auto value = node.value_exact<std::int64_t>();
     if (!value || *value < min || *value > max)
         throw config_error(
-            fmt::format("environment variable {}: expected an integer from {} to {}, "
-                        "got {}",
+            fmt::format("environment variable {}: expected an integer from {} "
+                        "to {}, got {}",
                         name, min, max, describe(node)));
     return value;
 }
