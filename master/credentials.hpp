@@ -19,10 +19,12 @@ struct credentials {
 };
 
 /// `user` and `group` as names or numbers; nullopt when both are empty (workers keep the
-/// master's). Throws std::runtime_error naming an unknown user or group.
+/// master's). Throws std::runtime_error naming the setting and the unknown user or group
+/// (`user: unknown user "www"`), or the capability the master lacks to switch to them.
 std::optional<credentials> resolve_credentials(const std::string& user, const std::string& group);
 
-/// "user" or "user:group" for socket files; nullopt for "". Throws like resolve_credentials.
+/// "user" or "user:group" for socket files; nullopt for "". Throws like resolve_credentials,
+/// naming socket_owner.
 std::optional<credentials> resolve_owner(const std::string& owner);
 
 }  // namespace corral

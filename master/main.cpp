@@ -7,6 +7,7 @@
 #include "master/arbiter.hpp"
 #include "master/command_line.hpp"
 #include "master/control_client.hpp"
+#include "master/startup_checks.hpp"
 #include "shared/exit_codes.hpp"
 #include "shared/log.hpp"
 #include "shared/settings.hpp"
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
             return exit_code::clean_stop;
         }
         cfg = load_config(cli.sources);
+        if (cli.what != command_line::action::print_config)
+            check_control_socket_path(cfg, cli.sources.environment);
     } catch (const early_exit& done) {
         std::cout << done.text;
         return exit_code::clean_stop;
@@ -31,6 +34,9 @@ int main(int argc, char** argv) {
         return exit_code::usage_error;
     }
     if (cli.what == command_line::action::check_config) {
+        auto problems = startup_problems(cfg, cli.sources);
+        for (const auto& problem : problems) std::cerr << "corral: error: " << problem << "\n";
+        if (!problems.empty()) return exit_code::usage_error;
         std::cout << "corral: configuration OK"
                   << (cfg.file ? " (" + cfg.file->string() + ")" : std::string()) << "\n";
         return exit_code::clean_stop;

@@ -7,9 +7,8 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
-#include <stdexcept>
 
-#include "shared/bind_address.hpp"
+#include "master/metrics_endpoint.hpp"
 #include "shared/log.hpp"
 
 namespace corral {
@@ -60,24 +59,16 @@ struct metrics_session : std::enable_shared_from_this<metrics_session> {
     void finish() { deadline.cancel(); }  // the last handler lets go of the session
 };
 
+/// The listening socket: a previous master's (binary upgrade) when `inherited_fd` >= 0,
+/// else one bound now.
 tcp::acceptor open_acceptor(asio::io_context& io, const std::string& text, int inherited_fd) {
-    try {
-        auto address = parse_bind_address(text);
-        if (address.type != bind_address::kind::tcp) throw std::runtime_error("expected HOST:PORT");
-        if (inherited_fd >= 0) {
-            tcp::acceptor adopted(io);
-            sockaddr_storage local{};
-            socklen_t length = sizeof local;
-            ::getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&local), &length);
-            adopted.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), inherited_fd);
-            return adopted;
-        }
-        tcp::resolver resolver(io);
-        auto endpoint = *resolver.resolve(address.host, std::to_string(address.port)).begin();
-        return tcp::acceptor(io, endpoint);
-    } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("metrics_bind {}: {}", text, e.what()));
-    }
+    if (inherited_fd < 0) return listen_on_metrics_bind(io, text);
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    ::getsockname(inherited_fd, reinterpret_cast<sockaddr*>(&local), &length);
+    tcp::acceptor adopted(io);
+    adopted.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), inherited_fd);
+    return adopted;
 }
 
 }  // namespace

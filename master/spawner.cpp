@@ -14,8 +14,11 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <cmath>
+#include <fstream>
 #include <stdexcept>
 #include <system_error>
+
+#include "shared/worker_values.hpp"
 
 namespace corral {
 namespace {
@@ -110,25 +113,50 @@ bool is_executable_file(const std::filesystem::path& path) {
     return std::filesystem::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
 }
 
-std::filesystem::path search(const std::string& program, const std::string& search_path) {
+/// `path` as the master will see it after changing to `directory` ("" = the current one).
+std::filesystem::path absolute_from(const std::filesystem::path& directory,
+                                    const std::filesystem::path& path) {
+    return std::filesystem::absolute(directory.empty() ? path : directory / path);
+}
+
+std::filesystem::path search(const std::string& program, const std::string& search_path,
+                             const std::filesystem::path& working_directory) {
     std::size_t start = 0;
     while (start <= search_path.size()) {
         auto end = search_path.find(':', start);
         if (end == std::string::npos) end = search_path.size();
         std::filesystem::path directory = search_path.substr(start, end - start);
         if (directory.empty()) directory = ".";
-        if (auto candidate = directory / program; is_executable_file(candidate))
-            return std::filesystem::absolute(candidate);
+        if (auto candidate = absolute_from(working_directory, directory / program);
+            is_executable_file(candidate))
+            return candidate;
         start = end + 1;
     }
-    throw std::runtime_error("cannot execute worker command \"" + program +
+    throw std::runtime_error("worker_command: cannot execute worker command \"" + program +
                              "\": not found in PATH (" + search_path + ")");
+}
+
+/// The interpreter a script names on its `#!` line, when it is an absolute path that is
+/// not an executable file: execve() then fails with ENOENT, which reads as if the script
+/// were missing. "" when the file is no such script or the interpreter is there.
+std::string missing_interpreter(const std::filesystem::path& script) {
+    std::ifstream file(script, std::ios::binary);
+    std::string line(256, '\0');  // as much of the #! line as Linux reads (BINPRM_BUF_SIZE)
+    file.read(line.data(), static_cast<std::streamsize>(line.size()));
+    line.resize(static_cast<std::size_t>(file.gcount()));
+    line = line.substr(0, line.find('\n'));
+    if (!line.starts_with("#!")) return "";
+    auto begin = line.find_first_not_of(" \t", 2);
+    if (begin == std::string::npos || line[begin] != '/') return "";
+    auto interpreter = line.substr(begin, line.find_first_of(" \t\r", begin) - begin);
+    return is_executable_file(interpreter) ? "" : interpreter;
 }
 
 }  // namespace
 
 worker_command resolve_worker_command(const std::vector<std::string>& command,
-                                      const std::string& search_path) {
+                                      const std::string& search_path,
+                                      const std::filesystem::path& working_directory) {
     if (command.empty()) {
         auto self = std::filesystem::read_symlink("/proc/self/exe");
         return resolve_worker_command({(self.parent_path() / "corral-worker").string()}, "");
@@ -136,17 +164,21 @@ worker_command resolve_worker_command(const std::vector<std::string>& command,
     worker_command resolved;
     const std::string& program = command.front();
     if (program.find('/') == std::string::npos) {
-        resolved.executable = search(program, search_path);
+        resolved.executable = search(program, search_path, working_directory);
     } else {
-        resolved.executable = std::filesystem::absolute(program);
+        resolved.executable = absolute_from(working_directory, program);
         if (!is_executable_file(resolved.executable)) {
             std::error_code ec;
             bool exists = std::filesystem::exists(resolved.executable, ec);
-            throw std::runtime_error("cannot execute worker command " +
+            throw std::runtime_error("worker_command: cannot execute worker command " +
                                      resolved.executable.string() + ": " +
                                      (exists ? "not an executable file" : "no such file"));
         }
     }
+    if (auto interpreter = missing_interpreter(resolved.executable); !interpreter.empty())
+        throw std::runtime_error("worker_command: cannot execute worker command " +
+                                 resolved.executable.string() + ": the interpreter on its #! " +
+                                 "line, " + interpreter + ", is not an executable file");
     resolved.arguments.assign(command.begin() + 1, command.end());
     return resolved;
 }
@@ -170,8 +202,8 @@ std::vector<std::string> worker_environment(const std::map<std::string, std::str
     variables["NOTIFY_SOCKET"] = notify_address;
     variables["WATCHDOG_USEC"] = std::to_string(std::llround(cfg.timeout * 1e6));
     variables["WATCHDOG_PID"] = pid_placeholder;
-    variables["CORRAL_GENERATION"] = std::to_string(generation);
-    variables["CORRAL_MAX_REQUESTS"] = std::to_string(request_limit);
+    for (auto& [key, value] : worker_value_variables({generation, request_limit}))
+        variables[key] = std::move(value);
     std::vector<std::string> environment;
     for (const auto& [key, value] : variables) environment.push_back(key + "=" + value);
     return environment;

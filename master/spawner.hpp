@@ -24,15 +24,20 @@ struct worker_command {
 };
 
 /// `command` as configured (empty = the built-in corral-worker beside this binary), with
-/// argv[0] looked up in `search_path` when it has no '/'. Throws std::runtime_error naming
-/// the program when it does not exist or cannot be executed.
+/// argv[0] looked up in `search_path` when it has no '/'. Relative paths are taken from
+/// `working_directory` ("" = the current directory), so that --check-config can resolve
+/// them as the master will after `chdir`. Throws std::runtime_error naming the setting
+/// (worker_command) and the program when it does not exist or cannot be executed, a
+/// script's `#!` interpreter included.
 worker_command resolve_worker_command(const std::vector<std::string>& command,
-                                      const std::string& search_path);
+                                      const std::string& search_path,
+                                      const std::filesystem::path& working_directory = {});
 
 /// What a worker of `generation` finds in its environment: the master's own environment
 /// (less what systemd told the master), the config's [env], the worker-side settings as
-/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*,
-/// CORRAL_GENERATION and CORRAL_MAX_REQUESTS (this worker's limit, jitter included).
+/// CORRAL_<NAME>, and the protocol's LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*, and
+/// CORRAL_WORKER_GENERATION and CORRAL_WORKER_REQUEST_LIMIT (this worker's limit, jitter
+/// included; worker_values.hpp), with the deprecated CORRAL_GENERATION.
 /// LISTEN_PID and WATCHDOG_PID are placeholders filled in the child.
 std::vector<std::string> worker_environment(const std::map<std::string, std::string>& base,
                                             const config& cfg, const listener_set& listeners,

@@ -1,5 +1,7 @@
 #include "shared/bind_address.hpp"
 
+#include <sys/un.h>
+
 #include <charconv>
 #include <stdexcept>
 
@@ -66,6 +68,8 @@ bind_address parse_bind_address(std::string_view text) {
         address.type = bind_address::kind::unix_path;
         address.path = text.substr(5);
         if (address.path.empty()) throw std::invalid_argument("unix: needs a path");
+        if (auto problem = unix_path_problem(address.path); !problem.empty())
+            throw std::invalid_argument(problem);
     } else if (text.starts_with("fd://")) {
         address.type = bind_address::kind::inherited_fd;
         address.fd = parse_number(text.substr(5), 1 << 20, "the file descriptor");
@@ -76,6 +80,24 @@ bind_address parse_bind_address(std::string_view text) {
     }
     address.text = text;
     return address;
+}
+
+bind_address parse_host_port(std::string_view text) {
+    if (text.starts_with("unix:") || text.starts_with("fd://"))
+        throw std::invalid_argument("expected HOST:PORT, not a unix: or fd:// address");
+    auto address = parse_bind_address(text);
+    bool port_given = text.starts_with('[') ? text.find("]:") != std::string_view::npos
+                                            : text.find(':') != std::string_view::npos;
+    if (!port_given)
+        throw std::invalid_argument("the port is missing: write HOST:PORT, e.g. 127.0.0.1:9100");
+    return address;
+}
+
+std::string unix_path_problem(std::string_view path) {
+    constexpr std::size_t longest = sizeof(sockaddr_un{}.sun_path) - 1;  // and the NUL
+    if (path.size() <= longest) return "";
+    return "the path is " + std::to_string(path.size()) +
+           " bytes long; a unix socket path can be at most " + std::to_string(longest) + " bytes";
 }
 
 }  // namespace corral

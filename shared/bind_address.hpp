@@ -25,4 +25,12 @@ struct bind_address {
 /// Parses one `bind` entry; throws std::invalid_argument saying what is wrong with it.
 bind_address parse_bind_address(std::string_view text);
 
+/// Parses HOST:PORT or [V6]:PORT with the port written out, as `metrics_bind` takes it;
+/// throws std::invalid_argument saying what is wrong.
+bind_address parse_host_port(std::string_view text);
+
+/// Why a unix socket cannot be bound at `path` whatever the file system holds: "" when it
+/// fits in sockaddr_un's sun_path (107 bytes and the NUL), else a sentence saying so.
+std::string unix_path_problem(std::string_view path);
+
 }  // namespace corral

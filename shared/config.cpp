@@ -101,7 +101,8 @@ std::string describe(const toml::node& node) {
 }
 
 void check_range(const origin& from, const toml::node& node, const setting& s, double value) {
-    if (s.max > s.min && (value < s.min || value > s.max)) fail(from, node, s, describe(node));
+    // Written so that NaN, which compares false with everything, is out of range too.
+    if (s.max > s.min && !(value >= s.min && value <= s.max)) fail(from, node, s, describe(node));
 }
 
 void assign_value(int& field, const setting& s, const toml::node& node, const origin& from) {
@@ -118,6 +119,8 @@ void assign_value(int& field, const setting& s, const toml::node& node, const or
 void assign_value(double& field, const setting& s, const toml::node& node, const origin& from) {
     if (!node.is_number()) fail(from, node, s, describe(node));
     double value = *node.value<double>();
+    // TOML has nan and inf: `timeout = nan` would turn hang detection off without a word.
+    if (!std::isfinite(value)) fail(from, node, s, describe(node));
     check_range(from, node, s, value);
     field = value;
 }
@@ -137,17 +140,32 @@ bool is_choice(std::string_view choices, std::string_view value) {
     return false;
 }
 
+/// The checks some strings need beyond their type; throws std::invalid_argument saying
+/// what is wrong, as the parsers they share with the master's start do.
+void check_text(const setting& s, const std::string& value) {
+    if (s.name.ends_with("_allow_ips")) {
+        address_list{value};
+    } else if (s.name == "metrics_bind" && !value.empty()) {
+        try {
+            parse_host_port(value);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument(fmt::format("invalid address \"{}\": {}", value, e.what()));
+        }
+    } else if (s.name == "control_socket" && !value.empty() && value != "off") {
+        if (auto problem = unix_path_problem(value); !problem.empty())
+            throw std::invalid_argument(problem);
+    }
+}
+
 void assign_value(std::string& field, const setting& s, const toml::node& node,
                   const origin& from) {
     auto value = node.value<std::string>();
     if (!value || (!s.choices.empty() && !is_choice(s.choices, *value)))
         fail(from, node, s, describe(node));
-    if (s.name.ends_with("_allow_ips")) {
-        try {
-            address_list{*value};
-        } catch (const std::invalid_argument& e) {
-            throw config_error(fmt::format("{}: {}: {}", from.at(node), s.name, e.what()));
-        }
+    try {
+        check_text(s, *value);
+    } catch (const std::invalid_argument& e) {
+        throw config_error(fmt::format("{}: {}: {}", from.at(node), s.name, e.what()));
     }
     field = *value;
 }
@@ -191,11 +209,19 @@ void assign(config& cfg, const setting& s, const toml::node& node, const origin&
     std::visit([&](auto member) { assign_value(cfg.*member, s, node, from); }, s.field);
 }
 
+/// Only a regular file: a directory opens as an empty stream and would pass for an empty
+/// config, leaving `-c /etc/corral/` on the defaults without a word.
 toml::table read_file(const std::filesystem::path& path) {
+    auto cannot_read = [&](std::string_view why) {
+        return config_error(fmt::format("cannot read config file {}: {}", path.string(), why));
+    };
+    std::error_code ec;
+    auto status = std::filesystem::status(path, ec);
+    if (ec) throw cannot_read(ec.message());
+    if (std::filesystem::is_directory(status)) throw cannot_read("it is a directory");
+    if (!std::filesystem::is_regular_file(status)) throw cannot_read("it is not a regular file");
     std::ifstream stream(path);
-    if (!stream)
-        throw config_error(
-            fmt::format("cannot read config file {}: {}", path.string(), std::strerror(errno)));
+    if (!stream) throw cannot_read(std::strerror(errno));
     try {
         return toml::parse(stream, path.string());
     } catch (const toml::parse_error& e) {
@@ -254,12 +280,11 @@ void apply_text(config& cfg, const setting& s, const std::string& text, const or
     assign(cfg, s, *holder.get("value"), from);
 }
 
-void apply_environment(config& cfg, const std::map<std::string, std::string>& environment) {
-    for (const auto& s : settings()) {
-        auto name = environment_variable(s);
-        if (auto found = environment.find(name); found != environment.end())
-            apply_text(cfg, s, found->second, {"", "environment variable " + name});
-    }
+void apply_variable(config& cfg, const setting& s,
+                    const std::map<std::string, std::string>& environment) {
+    auto name = environment_variable(s);
+    if (auto found = environment.find(name); found != environment.end())
+        apply_text(cfg, s, found->second, {"", "environment variable " + name});
 }
 
 void apply_env_pairs(config& cfg, const command_line_value& given) {
@@ -291,15 +316,12 @@ void apply_command_line(config& cfg, const std::vector<command_line_value>& comm
     }
 }
 
-config defaults(const std::map<std::string, std::string>& environment) {
+config defaults() {
     config cfg;
     for (const auto& s : settings()) {
         toml::table holder = toml::parse("value = " + std::string(s.default_value));
         assign(cfg, s, *holder.get("value"), {"", "default"});
     }
-    if (auto found = environment.find("WEB_CONCURRENCY"); found != environment.end())
-        apply_text(cfg, *find_setting("workers"), found->second,
-                   {"", "environment variable WEB_CONCURRENCY"});
     return cfg;
 }
 
@@ -339,15 +361,47 @@ bool holds_table(const setting& s) {
 }  // namespace
 
 config load_config(const config_sources& sources) {
-    config cfg = defaults(sources.environment);
+    config cfg = defaults();
+    if (auto found = sources.environment.find("WEB_CONCURRENCY");
+        found != sources.environment.end())
+        apply_text(cfg, *find_setting("workers"), found->second,
+                   {"", "environment variable WEB_CONCURRENCY"});
     if (sources.file)
         apply_file(cfg, *sources.file);
     else if (sources.look_for_default_file && std::filesystem::exists("corral.toml"))
         apply_file(cfg, "corral.toml");
-    apply_environment(cfg, sources.environment);
+    for (const auto& s : settings()) apply_variable(cfg, s, sources.environment);
     apply_command_line(cfg, sources.command_line);
     if (!sources.worker_command.empty()) cfg.worker_command = sources.worker_command;
     return cfg;
+}
+
+config load_worker_config(const std::map<std::string, std::string>& environment) {
+    config cfg = defaults();
+    for (const auto& s : settings())
+        if (s.for_workers) apply_variable(cfg, s, environment);
+    return cfg;
+}
+
+std::optional<std::int64_t> integer_variable(const std::map<std::string, std::string>& environment,
+                                             const std::string& name, std::int64_t min,
+                                             std::int64_t max) {
+    auto found = environment.find(name);
+    if (found == environment.end()) return std::nullopt;
+    toml::table holder;
+    try {
+        holder = toml::parse("value = " + found->second);
+    } catch (const toml::parse_error&) {
+        holder.insert_or_assign("value", found->second);  // the error shows the text given
+    }
+    const toml::node& node = *holder.get("value");
+    auto value = node.value_exact<std::int64_t>();
+    if (!value || *value < min || *value > max)
+        throw config_error(
+            fmt::format("environment variable {}: expected an integer from {} "
+                        "to {}, got {}",
+                        name, min, max, describe(node)));
+    return value;
 }
 
 std::map<std::string, std::string> current_environment() {

@@ -2,6 +2,7 @@
 // The effective configuration and how it is assembled from its four layers:
 // defaults < config file < environment < command line.
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -88,6 +89,19 @@ struct config_sources {
 /// Builds the effective configuration; throws config_error naming the file, line, column,
 /// key, what was expected and what was found.
 config load_config(const config_sources& sources);
+
+/// The settings a worker gets (those the table marks for workers), from its environment
+/// alone: no file, no command line, no WEB_CONCURRENCY. A CORRAL_<NAME> variable of a
+/// master-only setting, inherited from the master's own environment, is not read. Throws
+/// config_error naming the variable.
+config load_worker_config(const std::map<std::string, std::string>& environment);
+
+/// The integer in environment variable `name`, read as settings are (a TOML value) and
+/// within [min, max]; nullopt when the variable is not set. Throws config_error naming the
+/// variable, what was expected and what was found. For variables that are not settings.
+std::optional<std::int64_t> integer_variable(const std::map<std::string, std::string>& environment,
+                                             const std::string& name, std::int64_t min,
+                                             std::int64_t max);
 
 /// The process environment as a map.
 std::map<std::string, std::string> current_environment();

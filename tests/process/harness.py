@@ -109,14 +109,15 @@ def live_children(pid):
 
 
 def worker_generation(pid):
-    """The generation the master gave worker `pid` (CORRAL_GENERATION at its exec), or None."""
+    """The generation the master gave worker `pid` (CORRAL_WORKER_GENERATION at its exec), or
+    None."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ:
             entries = environ.read().split(b"\0")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     for entry in entries:
-        if entry.startswith(b"CORRAL_GENERATION="):
+        if entry.startswith(b"CORRAL_WORKER_GENERATION="):
             return int(entry.partition(b"=")[2])
     return None
 

@@ -108,7 +108,7 @@ class LogFormats(CorralTestCase):
                                            "-u", "corral-test-no-such-user")
         self.assertEqual(master.wait_exit(), 1)
         self.assertRegex(master.log(), rf"(?m)^<2>\[{master.pid}\] \[CRITICAL\] "
-                                       r'unknown user "corral-test-no-such-user"')
+                                       r'user: unknown user "corral-test-no-such-user"')
 
     def test_a_journal_stream_that_is_not_stderr_keeps_timestamps(self):
         """JOURNAL_STREAM names another file (stderr was redirected): plain text lines."""
@@ -189,7 +189,7 @@ class LogFormats(CorralTestCase):
                                  "-u", name)
         self.assertEqual(master.returncode, 1)
         records = [json.loads(line) for line in lines_of(master.log())]
-        self.assertIn({"level": "critical", "message": f'unknown user "{name}" (setting user)'},
+        self.assertIn({"level": "critical", "message": f'user: unknown user "{name}"'},
                       [{"level": r["level"], "message": r["message"]} for r in records])
 
 

@@ -137,15 +137,40 @@ class Privileges(CorralTestCase):
         self.assertIn("[WARNING] Workers will run as root: set `user`", master.log())
 
     def test_an_unknown_user_or_group_stops_corral(self):
-        """-u NAME that does not exist: exit 1 with `unknown user "NAME"`; same for -g."""
+        """-u NAME that does not exist: exit 1 with `user: unknown user "NAME"`; same for -g."""
         port = free_port()
         master = self.run_corral("-b", f"127.0.0.1:{port}", "-u", "corral-test-no-such-user")
         self.assertEqual(master.returncode, 1)
-        self.assertIn('unknown user "corral-test-no-such-user"', master.log())
+        self.assertIn('user: unknown user "corral-test-no-such-user"', master.log())
         self.assertNotIn("Booting worker", master.log())
         master = self.run_corral("-b", f"127.0.0.1:{port}", "-g", "corral-test-no-such-group")
         self.assertEqual(master.returncode, 1)
-        self.assertIn('unknown group "corral-test-no-such-group"', master.log())
+        self.assertIn('group: unknown group "corral-test-no-such-group"', master.log())
+
+    @unittest.skipIf(NOT_ROOT, "needs root to start corral as another user")
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv is not installed")
+    def test_a_master_that_cannot_switch_users_says_so_naming_user(self):
+        """corral run as nobody with -u nobody: --check-config exits 2 and the start exits 1,
+        both naming `user` and CAP_SETGID. The start used to fork workers whose setgroups()
+        failed: `cannot execute worker command ...: Operation not permitted`."""
+        user = nobody()
+        os.chmod(self.tmp, 0o755)
+        for program in ("corral", "corral-worker"):  # the build tree may be closed to nobody
+            shutil.copy2(os.path.join(BIN_DIR, program), os.path.join(self.tmp, program))
+        as_nobody = (f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+                     os.path.join(self.tmp, "corral"), "-b", f"127.0.0.1:{free_port()}",
+                     "-u", "nobody")
+        message = ("user: the master cannot run workers as another user or group without "
+                   f"CAP_SETGID (it runs as uid {user.pw_uid})")
+
+        checked = super().start_corral(*as_nobody, "--check-config", binary=shutil.which("setpriv"))
+        self.assertEqual(checked.wait_exit(), 2)
+        self.assertIn(f"corral: error: {message}", checked.log())
+
+        started = super().start_corral(*as_nobody, binary=shutil.which("setpriv"))
+        self.assertEqual(started.wait_exit(), 1)
+        self.assertIn(f"[CRITICAL] {message}", started.log())
+        self.assertNotIn("Booting worker", started.log())
 
     @unittest.skipIf(NOT_ROOT, NEEDS_ROOT)
     def test_unix_socket_mode_and_owner(self):

@@ -45,6 +45,21 @@ class RecyclingAfterMaxRequests(CorralTestCase):
         status, body, _ = http_get(port, "/info")
         self.assertEqual((status, json.loads(body)["pid"]), (200, new))
 
+    def test_the_largest_max_requests_with_jitter_boots_and_serves(self):
+        """--max-requests 2147483647 --max-requests-jitter 100: each worker's limit is past
+        what an int holds; the workers used to refuse it and exit 3. Now they serve."""
+        port = free_port()
+        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}",
+                                   "--max-requests", 2147483647, "--max-requests-jitter", 100)
+
+        status, body, _ = master.wait_serving(port, "/info")
+
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["generation"], 1)
+        master.wait_workers(2)
+        self.assertNotIn("invalid", master.log())
+        self.assertNotIn("failed to boot", master.log())
+
     def test_recycling_under_load_fails_no_request(self):
         """wrk 3 s, --max-requests 200 (+0-50): no error, many replacements, first workers gone."""
         port = free_port()

@@ -53,7 +53,25 @@ class WorkerProtocol(CorralTestCase):
         self.assertEqual(environment["WATCHDOG_PID"], str(record["pid"]))
         self.assertEqual(environment["WATCHDOG_USEC"], "7000000")
         assert_own_notify_socket(self, environment["NOTIFY_SOCKET"], master.pid)
+
+    def test_a_worker_gets_its_generation_and_request_limit_under_corral_worker(self):
+        """CORRAL_WORKER_GENERATION and CORRAL_WORKER_REQUEST_LIMIT (max_requests plus this
+        worker's jitter); CORRAL_GENERATION stays for one release; CORRAL_MAX_REQUESTS, a
+        master-only setting, is not passed."""
+        master, record = self.start_probe(f"127.0.0.1:{free_port()}",
+                                          extra=("--max-requests", 2147483647,
+                                                 "--max-requests-jitter", 100))
+        environment = record["environment"]
+        self.assertEqual(environment["CORRAL_WORKER_GENERATION"], "1")
         self.assertEqual(environment["CORRAL_GENERATION"], "1")
+        self.assertIn(int(environment["CORRAL_WORKER_REQUEST_LIMIT"]),
+                      range(2147483647, 2147483647 + 101))
+        self.assertNotIn("CORRAL_MAX_REQUESTS", environment)
+
+    def test_without_max_requests_the_request_limit_is_0(self):
+        """No max_requests: CORRAL_WORKER_REQUEST_LIMIT=0, no limit."""
+        master, record = self.start_probe(f"127.0.0.1:{free_port()}")
+        self.assertEqual(record["environment"]["CORRAL_WORKER_REQUEST_LIMIT"], "0")
 
     def test_the_config_env_and_worker_settings_reach_the_worker(self):
         """-e KEY=VALUE and the worker-side settings (CORRAL_KEEPALIVE...) are in its environment."""
@@ -63,6 +81,18 @@ class WorkerProtocol(CorralTestCase):
         self.assertEqual(environment["APP_MODE"], "test")
         self.assertEqual(environment["CORRAL_KEEPALIVE"], "3")
         self.assertEqual(environment["CORRAL_LOGLEVEL"], "info")
+
+    def test_the_sdk_worker_reads_no_master_only_setting_from_its_environment(self):
+        """CORRAL_TIMEOUT=soon, CORRAL_MAX_REQUESTS=x and WEB_CONCURRENCY=x in a worker's
+        environment (here from -e) are the master's business: corral-worker still serves."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-e", "CORRAL_TIMEOUT=soon",
+                                   "-e", "CORRAL_MAX_REQUESTS=x", "-e", "WEB_CONCURRENCY=x")
+
+        status, body, _ = master.wait_serving(port, "/info")
+
+        self.assertEqual((status, json.loads(body)["generation"]), (200, 1))
+        self.assertNotIn("invalid", master.log())
 
     def test_notify_socket_from_the_masters_own_manager_is_replaced(self):
         """A NOTIFY_SOCKET or LISTEN_FDS given to the master is not passed on as it is."""

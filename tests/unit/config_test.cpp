@@ -176,6 +176,98 @@ TEST_CASE("config errors name the file, line, column, key, what was expected and
     }
 }
 
+TEST_CASE("nan and inf are not numbers a setting accepts, in any layer") {
+    struct example {
+        const char* text;
+        const char* message;
+    };
+    SUBCASE("in the file, with the position") {
+        const example examples[] = {
+            {"timeout = nan\n",
+             ":1:11: timeout: expected a number of seconds from 0.1 to 86400, got number nan"},
+            {"timeout = +nan\n",
+             ":1:11: timeout: expected a number of seconds from 0.1 to 86400, got number nan"},
+            {"keepalive = inf\n",
+             ":1:13: keepalive: expected a number of seconds from 0 to 3600, got number inf"},
+            {"graceful_timeout = -inf\n",
+             ":1:20: graceful_timeout: expected a number of seconds from 0 to 86400, got number "
+             "-inf"},
+            {"max_body_size = nan\n",
+             ":1:17: max_body_size: expected a number from 0 to 1000000000000000, got number nan"},
+            {"workers = nan\n",
+             ":1:11: workers: expected an integer or \"auto\" from 1 to 4096, got number nan"},
+        };
+        for (const auto& [text, message] : examples) {
+            CAPTURE(text);
+            temp_config file(text);
+            CHECK(load_error(from_file(file)) == file.path.string() + message);
+        }
+    }
+    SUBCASE("in the environment, naming the variable") {
+        config_sources sources;
+        sources.look_for_default_file = false;
+        sources.environment = {{"CORRAL_TIMEOUT", "nan"}};
+        CHECK(load_error(sources) ==
+              "environment variable CORRAL_TIMEOUT: timeout: expected a number of seconds from "
+              "0.1 to 86400, got number nan");
+    }
+    SUBCASE("on the command line, naming the flag") {
+        config_sources sources;
+        sources.look_for_default_file = false;
+        sources.command_line = {{"timeout", "--timeout", {"nan"}}};
+        CHECK(load_error(sources) ==
+              "option --timeout: timeout: expected a number of seconds from 0.1 to 86400, got "
+              "number nan");
+        sources.command_line = {{"boot_timeout", "--boot-timeout", {"inf"}}};
+        CHECK(load_error(sources) ==
+              "option --boot-timeout: boot_timeout: expected a number of seconds from 0.1 to "
+              "86400, got number inf");
+    }
+}
+
+TEST_CASE("addresses that cannot work are errors in the config, with the position") {
+    const std::string long_path = "/tmp/" + std::string(120, 'x') + ".sock";
+    struct example {
+        std::string text;
+        std::string message;
+    };
+    const example examples[] = {
+        {"bind = [\"unix:" + long_path + "\"]\n",
+         ":1:9: bind: invalid address \"unix:" + long_path +
+             "\": the path is 130 bytes long; a unix socket path can be at most 107 bytes"},
+        {"control_socket = \"" + long_path + "\"\n",
+         ":1:18: control_socket: the path is 130 bytes long; a unix socket path can be at most "
+         "107 bytes"},
+        {"metrics_bind = \"localhost\"\n",
+         ":1:16: metrics_bind: invalid address \"localhost\": the port is missing: write "
+         "HOST:PORT, e.g. 127.0.0.1:9100"},
+        {"metrics_bind = \"unix:/tmp/metrics.sock\"\n",
+         ":1:16: metrics_bind: invalid address \"unix:/tmp/metrics.sock\": expected HOST:PORT, "
+         "not a unix: or fd:// address"},
+        {"metrics_bind = \"127.0.0.1:99999\"\n",
+         ":1:16: metrics_bind: invalid address \"127.0.0.1:99999\": the port must be a number "
+         "from 0 to 65535"},
+        {"metrics_bind = \"::1:9100\"\n",
+         ":1:16: metrics_bind: invalid address \"::1:9100\": an IPv6 address needs brackets, as "
+         "in [::1]:8000"},
+    };
+    for (const auto& [text, message] : examples) {
+        CAPTURE(text);
+        temp_config file(text);
+        CHECK(load_error(from_file(file)) == file.path.string() + message);
+    }
+}
+
+TEST_CASE("metrics_bind and control_socket accept what they document") {
+    temp_config file(
+        "metrics_bind = \"[::1]:9100\"\ncontrol_socket = \"/run/corral/control.sock\"\n");
+    auto cfg = load_config(from_file(file));
+    CHECK(cfg.metrics_bind == "[::1]:9100");
+    CHECK(cfg.control_socket == "/run/corral/control.sock");
+    temp_config off("metrics_bind = \"\"\ncontrol_socket = \"off\"\n");
+    CHECK(load_config(from_file(off)).control_socket == "off");
+}
+
 TEST_CASE("invalid TOML is reported with its position") {
     temp_config file("workers = 2\nbind = [\n");
     auto error = load_error(from_file(file));
@@ -183,11 +275,31 @@ TEST_CASE("invalid TOML is reported with its position") {
     CHECK(error.find("invalid TOML") != std::string::npos);
 }
 
-TEST_CASE("a missing config file is an error naming the file") {
+TEST_CASE("-c must name a readable regular file; the error names the path and why") {
     config_sources sources;
-    sources.file = "/nonexistent/corral.toml";
-    CHECK(load_error(sources) ==
-          "cannot read config file /nonexistent/corral.toml: No such file or directory");
+    SUBCASE("missing") {
+        sources.file = "/nonexistent/corral.toml";
+        CHECK(load_error(sources) ==
+              "cannot read config file /nonexistent/corral.toml: No such file or directory");
+    }
+    SUBCASE("a directory, which would read as an empty file") {
+        temp_config file("workers = 2\n");
+        sources.file = file.path.parent_path();
+        CHECK(load_error(sources) == "cannot read config file " + file.path.parent_path().string() +
+                                         ": it is a directory");
+    }
+    SUBCASE("a device") {
+        sources.file = "/dev/null";
+        CHECK(load_error(sources) == "cannot read config file /dev/null: it is not a regular file");
+    }
+    SUBCASE("unreadable") {
+        if (::geteuid() == 0) return;  // root reads it anyway
+        temp_config file("workers = 2\n");
+        std::filesystem::permissions(file.path, std::filesystem::perms::none);
+        sources.file = file.path;
+        CHECK(load_error(sources) ==
+              "cannot read config file " + file.path.string() + ": Permission denied");
+    }
 }
 
 TEST_CASE("environment and command-line errors name the variable or the flag") {
@@ -233,4 +345,35 @@ TEST_CASE("worker-side settings are passed as CORRAL_<NAME>") {
     CHECK(std::find(variables.begin(), variables.end(), "CORRAL_KEEPALIVE=2") != variables.end());
     CHECK(std::find(variables.begin(), variables.end(), "CORRAL_LOGLEVEL=info") != variables.end());
     for (const auto& variable : variables) CHECK(variable.find("CORRAL_BIND") != 0);
+}
+
+TEST_CASE("a worker reads only the settings meant for workers from its environment") {
+    std::map<std::string, std::string> environment = {
+        {"CORRAL_KEEPALIVE", "3"},
+        {"CORRAL_LOGLEVEL", "debug"},
+        // Master-only settings the master's own environment may pass on: not read.
+        {"CORRAL_TIMEOUT", "nan"},
+        {"CORRAL_MAX_REQUESTS", "4294967394"},
+        {"CORRAL_WORKERS", "many"},
+        {"WEB_CONCURRENCY", "x"},
+    };
+    config cfg;
+    REQUIRE_NOTHROW(cfg = load_worker_config(environment));
+    CHECK(cfg.keepalive == 3);
+    CHECK(cfg.loglevel == "debug");
+    CHECK(cfg.timeout == 30);
+    CHECK(cfg.max_requests == 0);
+    CHECK(cfg.workers == 1);
+
+    SUBCASE("a bad worker setting is still an error naming the variable") {
+        environment["CORRAL_KEEPALIVE"] = "nan";
+        try {
+            load_worker_config(environment);
+            FAIL("no error");
+        } catch (const config_error& e) {
+            CHECK(std::string(e.what()) ==
+                  "environment variable CORRAL_KEEPALIVE: keepalive: expected a number of seconds "
+                  "from 0 to 3600, got number nan");
+        }
+    }
 }

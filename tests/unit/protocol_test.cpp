@@ -1,4 +1,5 @@
-// Small pure parts of the worker protocol: bind addresses, notify datagrams, exit reports.
+// Small pure parts of the worker protocol: bind addresses (and metrics_bind), notify
+// datagrams, exit reports.
 
 #include <doctest/doctest.h>
 #include <sys/wait.h>
@@ -67,4 +68,35 @@ TEST_CASE("exits are described in words an operator can act on") {
     CHECK(describe_exit(SIGSEGV | 0x80, false) ==
           "was killed by signal 11 (SIGSEGV) and dumped core");
     CHECK(signal_name(SIGTERM) == "SIGTERM");
+}
+
+TEST_CASE("a unix socket path must fit in sun_path: 107 bytes and the NUL") {
+    std::string longest = "/" + std::string(106, 'x');
+    CHECK(parse_bind_address("unix:" + longest).path == longest);
+    CHECK(unix_path_problem(longest).empty());
+    CHECK_THROWS_WITH_AS(parse_bind_address("unix:" + longest + "x"),
+                         "the path is 108 bytes long; a unix socket path can be at most 107 bytes",
+                         std::invalid_argument);
+}
+
+TEST_CASE("metrics_bind takes HOST:PORT with the port written out") {
+    CHECK(parse_host_port("127.0.0.1:9100").port == 9100);
+    CHECK(parse_host_port("[::1]:9100").host == "::1");
+    CHECK(parse_host_port(":9100").host == "0.0.0.0");
+    struct example {
+        const char* text;
+        const char* message;
+    };
+    const example examples[] = {
+        {"localhost", "the port is missing: write HOST:PORT, e.g. 127.0.0.1:9100"},
+        {"[::1]", "the port is missing: write HOST:PORT, e.g. 127.0.0.1:9100"},
+        {"9100", "a bare number is not an address: write 127.0.0.1:9100 or 0.0.0.0:9100"},
+        {"unix:/run/metrics.sock", "expected HOST:PORT, not a unix: or fd:// address"},
+        {"fd://3", "expected HOST:PORT, not a unix: or fd:// address"},
+        {"host:metrics", "the port must be a number from 0 to 65535"},
+    };
+    for (const auto& [text, message] : examples) {
+        CAPTURE(text);
+        CHECK_THROWS_WITH_AS(parse_host_port(text), message, std::invalid_argument);
+    }
 }

@@ -8,7 +8,6 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <cmath>
-#include <cstdlib>
 
 #include "corral/offload.hpp"
 #include "corral/worker.hpp"
@@ -17,6 +16,7 @@
 #include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
 #include "shared/worker_signals.hpp"
+#include "shared/worker_values.hpp"
 #include "signal_reader.hpp"
 #include "supervisor_link.hpp"
 #include "thread_pool.hpp"
@@ -36,7 +36,7 @@ std::chrono::milliseconds to_milliseconds(double seconds) {
     return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
 }
 
-server_limits limits_from(const config& cfg) {
+server_limits limits_from(const config& cfg, const worker_values& values) {
     server_limits limits;
     limits.keepalive = to_milliseconds(cfg.keepalive);
     limits.header_timeout = to_milliseconds(cfg.header_timeout);
@@ -55,19 +55,19 @@ server_limits limits_from(const config& cfg) {
     limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);
     limits.proxy_protocol = cfg.proxy_protocol;
     limits.proxy_trusted = address_list(cfg.proxy_allow_ips);
-    if (const char* limit = std::getenv("CORRAL_MAX_REQUESTS"))
-        limits.max_requests = std::strtoull(limit, nullptr, 10);
+    limits.max_requests = values.request_limit;
     return limits;
 }
 
 class worker_process {
   public:
-    worker_process(const router& routes, worker_hooks hooks, const config& cfg)
+    worker_process(const router& routes, worker_hooks hooks, const config& cfg,
+                   const worker_values& values)
         : hooks_(std::move(hooks)),
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           pool_(static_cast<std::size_t>(cfg.threads)),
           requests_log_(io_, cfg.accesslog, cfg.access_log_format),
-          server_(io_, routes, limits_from(cfg), requests_log_),
+          server_(io_, routes, limits_from(cfg, values), requests_log_),
           link_(
               io_, [this] { return counters(); }, [this] { io_.stop(); }),
           errorlog_(cfg.errorlog) {
@@ -136,17 +136,20 @@ class worker_process {
 
 int run_worker(const router& routes, worker_hooks hooks) {
     config cfg;
+    worker_values values;
     try {
-        cfg = load_config({.look_for_default_file = false, .environment = current_environment()});
+        auto environment = current_environment();
+        cfg = load_worker_config(environment);
+        values = read_worker_values(environment);
     } catch (const std::exception& e) {
         log::critical("Worker settings from the environment are invalid: {}", e.what());
         return exit_boot_error;
     }
     log::set_level(log::parse_level(cfg.loglevel));
     log::set_format(cfg.log_format);
-    if (const char* text = std::getenv("CORRAL_GENERATION")) generation = std::atoi(text);
+    generation = values.generation;
     try {
-        return worker_process(routes, std::move(hooks), cfg).run();
+        return worker_process(routes, std::move(hooks), cfg, values).run();
     } catch (const std::exception& e) {
         log::critical("Worker failed: {}", e.what());
         return exit_boot_error;

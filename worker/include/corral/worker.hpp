@@ -22,7 +22,7 @@ int run_worker(const router& routes, worker_hooks hooks = {});
 /// This worker's counters, for handlers that report them.
 struct worker_info {
     int pid;
-    int generation;             ///< the master's generation that spawned it
+    int generation;             ///< the generation that spawned it (CORRAL_WORKER_GENERATION)
     std::uint64_t requests;     ///< requests answered so far
     std::uint64_t connections;  ///< open connections now
 };
