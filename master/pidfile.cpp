@@ -1,6 +1,9 @@
 #include "master/pidfile.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +16,33 @@ namespace corral {
 namespace {
 
 bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+[[noreturn]] void fail(const char* call, const std::string& path, int error) {
+    throw std::system_error(error, std::generic_category(),
+                            std::string(call) + " failed while writing pidfile " + path);
+}
+
+/// Writes `text` to a new file of a random name beside `path` (mkostemp: O_EXCL, so a
+/// file or symlink someone put there in advance is never written through), then renames
+/// it over `path` (which replaces a symlink there rather than following it).
+void write_atomically(const std::string& path, const std::string& text) {
+    std::string temporary = path + ".XXXXXX";
+    int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
+    if (fd < 0) fail("mkostemp()", path, errno);
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    bool written = ::fchmod(fd, 0666 & ~mask) == 0 &&
+                   ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    int error = errno;
+    if (::close(fd) != 0 && written) {
+        written = false;
+        error = errno;
+    }
+    if (written && ::rename(temporary.c_str(), path.c_str()) == 0) return;
+    if (written) error = errno;
+    ::unlink(temporary.c_str());
+    fail(written ? "rename()" : "write()", path, error);
+}
 
 }  // namespace
 
@@ -30,20 +60,7 @@ pidfile::pidfile(std::string path, pid_t predecessor) : path_(std::move(path)) {
         throw std::runtime_error("pidfile " + path_ + " names process " + std::to_string(existing) +
                                  ", which is running: is corral already running? (if not, "
                                  "remove the file)");
-    std::string temporary = path_ + ".tmp." + std::to_string(::getpid());
-    {
-        std::ofstream file(temporary, std::ios::trunc);
-        file << ::getpid() << "\n";
-        if (!file.flush())
-            throw std::system_error(errno, std::generic_category(),
-                                    "write() failed while creating pidfile " + temporary);
-    }
-    if (std::rename(temporary.c_str(), path_.c_str()) != 0) {
-        int error = errno;
-        std::remove(temporary.c_str());
-        throw std::system_error(error, std::generic_category(),
-                                "rename() failed while creating pidfile " + path_);
-    }
+    write_atomically(path_, std::to_string(::getpid()) + "\n");
 }
 
 pidfile::~pidfile() {

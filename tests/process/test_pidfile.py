@@ -1,6 +1,7 @@
 """The pidfile keeps a second master off a running one."""
 
 import os
+import stat
 import sys
 import unittest
 
@@ -42,6 +43,23 @@ class OneMasterPerPidfile(CorralTestCase):
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-p", pidfile)
         master.wait_serving(port)
         wait_until(lambda: read_pid(pidfile) == str(master.pid), 1.0, "our pid in the pidfile")
+
+    def test_the_pidfile_is_never_written_through_a_symlink(self):
+        """A symlink where the pidfile goes (a hostile user's, in a shared directory) is
+        replaced by the pidfile; the file it pointed to is untouched, and no temporary file
+        is left behind."""
+        victim = self.write_file("victim", "precious\n")
+        pidfile = os.path.join(self.tmp, "corral.pid")
+        os.symlink(victim, pidfile)
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "-p", pidfile)
+        master.wait_serving(port)
+        wait_until(lambda: read_pid(pidfile) == str(master.pid), 1.0, "our pid in the pidfile")
+        self.assertFalse(os.path.islink(pidfile))
+        self.assertEqual(read_pid(victim), "precious")
+        self.assertEqual(stat.S_IMODE(os.stat(pidfile).st_mode), 0o644)
+        self.assertEqual(sorted(name for name in os.listdir(self.tmp) if "corral.pid" in name),
+                         ["corral.pid", "corral.pid.sock"])
 
 
 if __name__ == "__main__":
