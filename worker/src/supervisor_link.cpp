@@ -59,7 +59,7 @@ void supervisor_link::do_beat() {
     timer_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         if (::getppid() != parent_) {
-            log::warning("Master {} is gone; exiting", parent_);
+            log::warning("Master {} is gone; finishing the connections in flight", parent_);
             on_master_gone_();
             return;
         }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cmath>
 
@@ -69,7 +70,9 @@ class worker_process {
           requests_log_(io_, cfg.accesslog, cfg.access_log_format),
           server_(io_, routes, limits_from(cfg, values), requests_log_),
           link_(
-              io_, [this] { return counters(); }, [this] { io_.stop(); }),
+              io_, [this] { return counters(); }, [this] { on_master_gone(); }),
+          drain_deadline_(io_),
+          graceful_timeout_(cfg.graceful_timeout),
           errorlog_(cfg.errorlog) {
         server_.on_request_limit([this] { link_.request_recycle("max_requests"); });
         server_.on_full([this](bool full) { link_.report_full(full); });
@@ -107,12 +110,7 @@ class worker_process {
 
     void on_signal(int signal_number, int value) {
         if (signal_number == SIGTERM) {
-            bool final_stop = value == final_stop_value;
-            log::info("Worker draining{}: finishing {} connection(s)",
-                      final_stop ? " (final stop: serving queued connections first)" : "",
-                      server_.connections());
-            link_.stopping();
-            server_.drain(final_stop, [this] { io_.stop(); });
+            drain(value == final_stop_value);
         } else if (signal_number == SIGUSR1) {
             log::reopen_standard_streams(errorlog_);
             requests_log_.reopen();
@@ -122,6 +120,38 @@ class worker_process {
         }
     }
 
+    /// Stops accepting and exits once the connections are done (the master sends SIGKILL
+    /// after graceful_timeout).
+    void drain(bool final_stop) {
+        if (draining_) return;
+        draining_ = true;
+        log::info("Worker draining{}: finishing {} connection(s)",
+                  final_stop ? " (final stop: serving queued connections first)" : "",
+                  server_.connections());
+        link_.stopping();
+        server_.drain(final_stop, [this] {
+            drain_deadline_.cancel();
+            io_.stop();
+        });
+    }
+
+    /// The master died (even of SIGKILL; PR_SET_PDEATHSIG usually says so first): finish
+    /// what is in flight and what waits in this worker's queue, as at a final stop, and end
+    /// the drain after graceful_timeout, which no master will do now.
+    void on_master_gone() {
+        drain(true);
+        drain_deadline_.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::duration<double>(graceful_timeout_)));
+        drain_deadline_.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            log::warning(
+                "Worker still draining {} s after its master died (graceful_timeout); "
+                "exiting",
+                graceful_timeout_);
+            io_.stop();
+        });
+    }
+
     boost::asio::io_context io_{1};
     worker_hooks hooks_;
     signal_reader signals_;  ///< before the pool: its threads inherit the blocked signals
@@ -129,6 +159,9 @@ class worker_process {
     access_log requests_log_;
     server server_;
     supervisor_link link_;
+    boost::asio::steady_timer drain_deadline_;
+    double graceful_timeout_;  ///< seconds
+    bool draining_ = false;
     std::string errorlog_;  ///< what stdout and stderr are reopened as on USR1
 };
 
