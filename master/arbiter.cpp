@@ -342,6 +342,7 @@ void arbiter::do_tick() {
         reap_workers();  // a SIGCHLD can be merged with one already being handled
         hand_over_shards();
         murder_workers();
+        note_stable_workers();
         check_upgrade_deadline();
         recycle_workers();
         manage_workers();
@@ -626,7 +627,6 @@ void arbiter::on_notify(int channel, std::string_view message) {
             slot->state = worker_state::ready;
             slot->ready_at = now;
             any_worker_booted_ = true;
-            backoff_.record_boot();
             log::info("Worker {} ready in {} ms (generation {})", slot->pid,
                       milliseconds_since(slot->spawned_at, now), slot->generation);
         } else if (key == "WATCHDOG" && value == "1") {
@@ -671,6 +671,11 @@ void arbiter::reap_workers() {
             note_boot_failure(gone, wait_status);
         } else if (expected || phase_ != phase::running) {
             log::info("Worker {} {}", pid, describe_exit(wait_status, expected));
+        } else if (auto now = supervision_clock::now(); died_young(gone, now)) {
+            auto delay = backoff_.record_failure(now);
+            log::error("Worker {} (generation {}) {} {} ms after READY=1; next start in {:.1f} s",
+                       pid, gone.generation, describe_exit(wait_status, false),
+                       milliseconds_since(*gone.ready_at, now), delay.count());
         } else {
             log::error("Worker {} (generation {}) {}", pid, gone.generation,
                        describe_exit(wait_status, false));
@@ -744,6 +749,15 @@ void arbiter::murder_workers() {
         }
         signal_worker(*slot, overdue.signal_number);
     }
+}
+
+void arbiter::note_stable_workers() {
+    auto now = supervision_clock::now();
+    for (auto& slot : workers_)
+        if (proved_stable(slot, now)) {
+            slot.stable = true;
+            backoff_.record_boot();
+        }
 }
 
 void arbiter::recycle_workers() {

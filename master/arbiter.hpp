@@ -132,6 +132,8 @@ class arbiter {
 
     void reap_workers();
     void murder_workers();
+    /// Resets the start backoff once a worker has served for crash_loop_window.
+    void note_stable_workers();
     void recycle_workers();
     void manage_workers();
     void spawn_worker();

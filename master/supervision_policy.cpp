@@ -159,6 +159,15 @@ std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>&
     return overdue;
 }
 
+bool died_young(const worker_slot& slot, time_point now) {
+    return !slot.ready_at || seconds_f(now - *slot.ready_at) < crash_loop_window;
+}
+
+bool proved_stable(const worker_slot& slot, time_point now) {
+    return !slot.stable && slot.state == worker_state::ready && slot.ready_at &&
+           seconds_f(now - *slot.ready_at) >= crash_loop_window;
+}
+
 boot_backoff::boot_backoff(std::function<double()> random_fraction, seconds_f first, seconds_f cap)
     : random_fraction_(std::move(random_fraction)), first_(first), cap_(cap) {}
 

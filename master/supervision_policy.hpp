@@ -94,17 +94,31 @@ struct recycle_limits {
 /// Why `slot` should be replaced now ("max_worker_memory", "max_worker_lifetime"), or "".
 std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now);
 
-/// Exponential backoff with jitter between spawns after boot failures, so a worker that
-/// cannot boot is never respawned in a busy loop. Reset when a worker boots.
+/// A worker that exits on its own within this time of its READY=1 failed to start, as
+/// one that never said it: the backoff below applies. One that has served this long
+/// resets the backoff.
+inline constexpr seconds_f crash_loop_window{1};
+
+/// Whether `slot`, gone without being told to stop, died within crash_loop_window of
+/// READY=1 (or before it).
+bool died_young(const worker_slot& slot, time_point now);
+
+/// Whether `slot` has served for crash_loop_window since READY=1 and was not yet counted
+/// as stable (worker_slot::stable).
+bool proved_stable(const worker_slot& slot, time_point now);
+
+/// Exponential backoff with jitter between spawns after failed starts, so a worker that
+/// cannot boot, or that crashes right after READY=1, is never respawned in a busy loop.
+/// Reset once a worker has served for crash_loop_window.
 class boot_backoff {
   public:
     /// `random_fraction` returns a value in [0, 1); the delay is scaled by 0.5 to 1 of it.
     explicit boot_backoff(std::function<double()> random_fraction, seconds_f first = seconds_f{0.1},
                           seconds_f cap = seconds_f{30});
 
-    /// Records a worker that died before READY=1; returns the wait before the next spawn.
+    /// Records a failed start (died_young); returns the wait before the next spawn.
     seconds_f record_failure(time_point now);
-    /// A worker booted: spawn freely again.
+    /// A worker proved stable: spawn freely again.
     void record_boot();
     bool may_spawn(time_point now) const { return now >= next_spawn_; }
     int consecutive_failures() const { return failures_; }

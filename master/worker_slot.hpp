@@ -34,6 +34,7 @@ struct worker_slot {
     std::optional<time_point> handover_since;
     time_point spawned_at{};
     std::optional<time_point> ready_at;
+    bool stable = false;  ///< served crash_loop_window after READY=1: the backoff was reset
     std::optional<time_point> boot_extended_until;  ///< EXTEND_TIMEOUT_USEC= while booting
     std::optional<time_point> draining_since;
     std::optional<time_point> last_heartbeat;  ///< none until the first WATCHDOG=1

@@ -262,6 +262,27 @@ TEST_CASE("boot backoff doubles up to the cap and resets after a boot") {
     CHECK(backoff.may_spawn(start));
 }
 
+TEST_CASE(
+    "a worker that dies soon after READY=1 failed to start; one that served a while did not") {
+    auto worker = slot(1, worker_state::ready);
+    worker.ready_at = start;
+    CHECK(died_young(worker, start + 100ms));
+    CHECK(died_young(worker, start + to_duration(crash_loop_window) - 1ms));
+    CHECK(!died_young(worker, start + to_duration(crash_loop_window) + 1ms));
+    worker.ready_at.reset();  // never said READY=1
+    CHECK(died_young(worker, start + 1h));
+}
+
+TEST_CASE("a worker proves stable once, after serving for the crash-loop window") {
+    auto worker = slot(1, worker_state::ready);
+    worker.ready_at = start;
+    CHECK(!proved_stable(worker, start + to_duration(crash_loop_window) - 1ms));
+    CHECK(proved_stable(worker, start + to_duration(crash_loop_window)));
+    worker.stable = true;
+    CHECK(!proved_stable(worker, start + 1h));
+    CHECK(!proved_stable(slot(2, worker_state::booting), start + 1h));
+}
+
 TEST_CASE("boot backoff jitter keeps delays between half and all of the step") {
     boot_backoff backoff([] { return 0.0; }, 1s, 30s);
     CHECK(backoff.record_failure(start).count() == doctest::Approx(0.5));
