@@ -43,12 +43,18 @@ std::string check_trailers(const request::field_list& trailers) {
 /// head's `head_fields` are a chunked body's trailers.
 class connection::body_parser : public http::basic_parser<true> {
   public:
-    body_parser(request& req, std::size_t head_fields, head_limits::underscore header_map)
-        : req_(req), head_fields_(head_fields), header_map_(header_map) {
-        req_.headers.reserve(head_fields);
+    body_parser(request& req, const head_verdict& head, head_limits::underscore header_map)
+        : req_(req),
+          head_fields_(head.field_count),
+          framing_(head.framing),
+          content_length_(head.content_length),
+          header_map_(header_map) {
+        req_.headers.reserve(head_fields_);
     }
 
     bool expects_continue() const { return expects_continue_; }
+    /// Beast framed the body otherwise than the head check: a bug in the check, refused.
+    bool framing_disagrees() const { return framing_disagrees_; }
 
   private:
     using error_code = boost::system::error_code;
@@ -77,7 +83,20 @@ class connection::body_parser : public http::basic_parser<true> {
         list.emplace_back(view(name_text), view(value));
     }
 
-    void on_header_impl(error_code&) override {}
+    /// The head check decided how the body ends; a parser that would read it otherwise
+    /// stops here, before the first byte of the body.
+    void on_header_impl(error_code& ec) override {
+        if (frames_as_head()) return;
+        framing_disagrees_ = true;
+        ec = http::error::bad_transfer_encoding;
+    }
+
+    bool frames_as_head() const {
+        if (chunked()) return framing_ == body_framing::chunked;
+        if (auto length = content_length())
+            return framing_ == body_framing::content_length && *length == content_length_;
+        return framing_ == body_framing::none;
+    }
 
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
         if (length) req_.body.reserve(static_cast<std::size_t>(*length));
@@ -99,9 +118,12 @@ class connection::body_parser : public http::basic_parser<true> {
 
     request& req_;
     std::size_t head_fields_;
+    body_framing framing_;
+    std::uint64_t content_length_;
     std::size_t fields_seen_ = 0;
     head_limits::underscore header_map_;
     bool expects_continue_ = false;
+    bool framing_disagrees_ = false;
 };
 
 class connection::chunk_writer : public body_writer {
@@ -214,7 +236,7 @@ bool connection::parse_buffered_request(const head_verdict& head, request& req, 
 
 connection::body_parser connection::make_parser(const head_verdict& head, request& req) const {
     const auto& limits = server_.limits();
-    body_parser parser(req, head.field_count, limits.head.header_map);
+    body_parser parser(req, head, limits.head.header_map);
     parser.eager(true);
     parser.header_limit(static_cast<std::uint32_t>(head.head_size));
     parser.body_limit(limits.max_body_size);
@@ -336,7 +358,16 @@ asio::awaitable<int> connection::read_body(body_parser& parser) {
             boost::system::error_code ec;
             auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
             begin_ += used;
-            if (ec && ec != http::error::need_more) co_return status_for(ec);
+            if (ec && ec != http::error::need_more) {
+                if (parser.framing_disagrees())
+                    log::error(
+                        "Refused a request from {} with 400: Beast would frame its body "
+                        "otherwise than the head check did",
+                        remote_address_);
+                else
+                    log::debug("Rejected a request from {}: {}", remote_address_, ec.message());
+                co_return status_for(ec);
+            }
             if (parser.is_done()) break;
             if (parser.is_header_done() && !continue_sent && parser.expects_continue()) {
                 output_ += "HTTP/1.1 100 Continue\r\n\r\n";

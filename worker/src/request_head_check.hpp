@@ -5,9 +5,14 @@
 // for `Transfer-Encoding: chunked, gzip` reads no body; this pass answers those first. It
 // follows Gunicorn's stricter defaults where its request corpus asks for them (upper-case
 // methods, one Host, one Content-Type); docs/http.md lists each rule.
+//
+// It is the authority on framing: a head it passes says how its body ends (`framing`), and
+// the connection refuses a request whose parser would frame it otherwise. So it passes only
+// framing that Beast reads the same way, and no byte of a body can be read as a request.
 // Pure: bytes in, a verdict out.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -18,6 +23,13 @@ struct head_limits {
     std::size_t fields = 100;
     std::size_t field_size = 8190;  ///< bytes of a header line with its CRLF; 0 = no limit
     enum class underscore { drop, refuse, dangerous } header_map = underscore::drop;
+};
+
+/// How the body of a request that passed ends (RFC 9112 6.3).
+enum class body_framing {
+    none,            ///< no body: the next request starts after the head
+    content_length,  ///< `content_length` bytes
+    chunked,         ///< the chunked coding is final (RFC 9112 7.1)
 };
 
 struct head_verdict {
@@ -31,6 +43,8 @@ struct head_verdict {
     std::string reason;           ///< for the log
     std::size_t head_size = 0;    ///< complete: bytes up to and including the empty line
     std::size_t field_count = 0;  ///< complete: header fields in the head (trailers come after)
+    body_framing framing = body_framing::none;  ///< complete: how the body ends
+    std::uint64_t content_length = 0;           ///< complete, framing content_length: its size
 };
 
 /// Checks the start of `bytes`, which holds at least the beginning of one request.
