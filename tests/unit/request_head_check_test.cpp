@@ -1,5 +1,5 @@
-// The raw-head checks in front of Beast's parser: limits, request smuggling defences,
-// and the framing a passed head promises (and that Beast's parser keeps).
+// The raw-head checks in front of Beast's parser: limits, request smuggling defences, the
+// framing a passed head promises (and that Beast's parser keeps), and chunk framing.
 
 #include "request_head_check.hpp"
 
@@ -228,6 +228,34 @@ TEST_CASE("Beast's parser frames every head that passes as the check says") {
         CHECK(*beast == testing::promised_framing(verdict));
     }
     CHECK(passed >= 10);
+}
+
+TEST_CASE("chunk framing held back: a bare LF or CR gets 400, beyond a head's fields 431") {
+    head_limits limits;
+    auto status = [&](std::string_view framing, std::size_t checked = 0) {
+        auto verdict = check_chunk_framing(framing, checked, limits);
+        return verdict.outcome == head_verdict::kind::rejected ? verdict.status : 0;
+    };
+    CHECK(status("5") == 0);
+    CHECK(status("\r\n5;name=value") == 0);  // the CRLF after a chunk's data, the next size
+    CHECK(status("\r") == 0);                // its CR: what comes next decides
+    CHECK(status("0\r\nX-Trailer: 1\r\n") == 0);
+    CHECK(status("5\n") == 400);          // a chunk-size line ended by LF
+    CHECK(status("\n5") == 400);          // chunk data ended by LF
+    CHECK(status("\rx") == 400);          // by CR
+    CHECK(status("0\r\nX: 1\n") == 400);  // a trailer line
+    CHECK(status("5\r\r\n") == 400);
+    // Scanned bytes are not scanned again, but the byte before the new ones still counts.
+    CHECK(status("5\r\nabc\n", 5) == 400);
+    CHECK(status("5\r\n", 2) == 0);
+    CHECK(status("5\n", 1) == 400);
+    CHECK(status("5\r", 2) == 0);
+    limits.fields = 2;
+    limits.field_size = 10;
+    CHECK(status(std::string(20, 'a')) == 0);
+    CHECK(status(std::string(21, 'a')) == 431);
+    limits.field_size = 0;  // no limit
+    CHECK(status(std::string(100000, 'a')) == 0);
 }
 
 TEST_CASE("header names with '_' are dropped, refused or passed as header_map says") {

@@ -353,6 +353,7 @@ asio::awaitable<head_verdict> connection::read_head() {
 
 asio::awaitable<int> connection::read_body(body_parser& parser) {
     bool continue_sent = false;
+    std::size_t framing_checked = 0;  // bytes of held-back chunk framing already scanned
     while (!parser.is_done()) {
         if (begin_ < end_) {
             boost::system::error_code ec;
@@ -369,6 +370,21 @@ asio::awaitable<int> connection::read_body(body_parser& parser) {
                 co_return status_for(ec);
             }
             if (parser.is_done()) break;
+            if (ec && parser.chunked()) {
+                // Every byte Beast holds back now is chunk framing it has not seen the end
+                // of. Beast 1.81 skips a bare LF there while it looks for CRLF, so framing
+                // with bare LFs would wait for body_timeout; and it bounds neither a
+                // chunk-size line nor the trailers, which would grow the buffer.
+                std::string_view framing(buffer_.data() + begin_, end_ - begin_);
+                if (used > 0) framing_checked = 0;
+                auto problem = check_chunk_framing(framing, framing_checked, server_.limits().head);
+                if (problem.outcome == head_verdict::kind::rejected) {
+                    log::debug("Rejected a request body from {} with {}: {}", remote_address_,
+                               problem.status, problem.reason);
+                    co_return problem.status;
+                }
+                framing_checked = framing.size();
+            }
             if (parser.is_header_done() && !continue_sent && parser.expects_continue()) {
                 output_ += "HTTP/1.1 100 Continue\r\n\r\n";
                 continue_sent = true;

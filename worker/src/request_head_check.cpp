@@ -220,6 +220,18 @@ verdict check_field_line(std::string_view line, const head_limits& limits, frami
 
 bool has_underscore(std::string_view name) { return name.find('_') != std::string_view::npos; }
 
+head_verdict check_chunk_framing(std::string_view framing, std::size_t checked,
+                                 const head_limits& limits) {
+    for (std::size_t i = checked; i < framing.size(); ++i) {
+        bool after_cr = i > 0 && framing[i - 1] == '\r';
+        if (framing[i] == '\n' ? !after_cr : after_cr)
+            return reject(400, "a bare LF or CR in the chunk framing");
+    }
+    if (limits.field_size && framing.size() > limits.field_size * limits.fields)
+        return reject(431, "chunk framing longer than a head's fields may be");
+    return {};
+}
+
 head_verdict check_request_head(std::string_view bytes, const head_limits& limits) {
     auto line_end = bytes.find('\n');
     if (line_end == std::string_view::npos) {

@@ -50,6 +50,15 @@ struct head_verdict {
 /// Checks the start of `bytes`, which holds at least the beginning of one request.
 head_verdict check_request_head(std::string_view bytes, const head_limits& limits);
 
+/// Checks `framing`, the bytes a parser holds back while it waits for the rest of a chunked
+/// body's framing: the CRLF after a chunk's data and the next chunk-size line, or the last
+/// chunk and the trailer section. Rejected: a line ended by a bare LF, or a CR followed by
+/// anything but LF (400); more bytes than a head's fields may hold, limit_request_fields
+/// times limit_request_field_size (431). Else incomplete: wait for more. The first `checked`
+/// bytes passed before and are not scanned again.
+head_verdict check_chunk_framing(std::string_view framing, std::size_t checked,
+                                 const head_limits& limits);
+
 /// Whether a header name is to be dropped under header_map = drop.
 bool has_underscore(std::string_view name);
 
