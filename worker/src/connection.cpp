@@ -22,6 +22,16 @@ namespace http = boost::beast::http;
 using std::chrono::milliseconds;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 4 * 1024;  // grows for a long head; idle connections stay small
+// The lingering close after an answer given before the whole request was read (nginx's
+// lingering_close; its defaults are lingering_time 30 s and lingering_timeout 5 s). The
+// client may still be sending: closing a socket with unread bytes makes the kernel reset
+// the connection, and the reset can destroy the answer before the client reads it. So the
+// connection shuts down its sending side and reads and drops what still comes, until the
+// client closes its side or one of these bounds: a client needs well under a second to
+// stop sending once it reads the answer, and one that never stops may cost only this much.
+constexpr std::chrono::seconds lingering_time{5};     // in all, from the answer on
+constexpr std::chrono::seconds lingering_timeout{2};  // without a byte from the client
+constexpr std::size_t lingering_bytes = 4 << 20;      // read and dropped
 
 int status_for(boost::system::error_code ec) {
     return ec == http::error::body_limit ? 413 : 400;  // codings were checked before Beast
@@ -296,7 +306,9 @@ asio::awaitable<bool> connection::respond(request& req, bool keep_alive,
         if (!sent) co_return false;
     }
     if (!keep_alive || server_.draining()) {  // a long stream may have outlived a drain
-        co_await flush();
+        // Requests pipelined after this one stay unanswered: linger, as after an error.
+        bool sent = co_await flush();
+        if (sent && begin_ != end_) co_await linger();
         co_return false;
     }
     co_return true;
@@ -506,7 +518,36 @@ asio::awaitable<void> connection::reply_and_close(int status) {
     append_response(output_, response::status_only(status), false, false,
                     server_.limits().server_header);
     arm_timer(server_.limits().header_timeout);
-    co_await flush();
+    bool sent = co_await flush();  // named: g++ 12 and co_await temporaries
+    if (sent) co_await linger();
+}
+
+asio::awaitable<void> connection::linger() {
+    timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);  // the answer, then our FIN
+    if (client_finished_) co_return;
+    idle_ = false;
+    lingering_ = true;
+    linger_until_ = std::chrono::steady_clock::now() + lingering_time;
+    if (server_.draining()) shorten_linger();
+    std::size_t dropped = 0;
+    while (dropped < lingering_bytes) {
+        auto left = linger_until_ - std::chrono::steady_clock::now();
+        if (left <= left.zero()) break;
+        arm_timer(std::min<milliseconds>(lingering_timeout, std::chrono::ceil<milliseconds>(left)));
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(buffer_.data(), buffer_.size()), use_tuple);
+        timer_.cancel();
+        if (ec) break;  // the client's end, a timeout (or drain), or a reset
+        dropped += n;
+    }
+    lingering_ = false;
+}
+
+void connection::shorten_linger() {
+    auto drained = std::chrono::steady_clock::now() + server_.limits().drain_period;
+    linger_until_ = std::min(linger_until_, drained);
 }
 
 void connection::arm_timer(milliseconds timeout) {
@@ -522,10 +563,16 @@ void connection::arm_timer(milliseconds timeout) {
 
 void connection::drain() {
     stream_pause_.cancel();
-    if (websocket_)
+    if (websocket_) {
         websocket_->going_away();
-    else if (idle_)
+    } else if (lingering_) {  // the answer is out: a drain waits for it as for an idle one
+        shorten_linger();
+        auto left =
+            std::chrono::ceil<milliseconds>(linger_until_ - std::chrono::steady_clock::now());
+        arm_timer(std::clamp(left, milliseconds(1), milliseconds(lingering_timeout)));
+    } else if (idle_) {
         arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
+    }
 }
 
 }  // namespace corral
