@@ -5,6 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -177,10 +180,16 @@ TEST_CASE("a head that passes says how its body ends") {
 
 namespace {
 
-/// The heads the agreement test runs over: each Transfer-Encoding and Content-Length shape
-/// below, in HTTP/1.1 and HTTP/1.0.
+/// The heads the agreement test runs over: the request seeds of the process test and the
+/// fuzzer, and heads made of each Transfer-Encoding and Content-Length shape below.
 std::vector<std::string> heads_to_compare() {
     std::vector<std::string> heads;
+    auto seeds = std::filesystem::path(CORRAL_SOURCE_DIR) / "tests/fuzz/seeds";
+    for (const auto& entry : std::filesystem::directory_iterator(seeds)) {
+        if (entry.path().extension() != ".http") continue;
+        std::ifstream file(entry.path(), std::ios::binary);
+        heads.emplace_back(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    }
     const char* fields[] = {
         "Transfer-Encoding: chunked",
         "Transfer-Encoding: identity",
