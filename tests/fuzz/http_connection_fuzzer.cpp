@@ -1,7 +1,9 @@
 // libFuzzer target: the worker's connection state machine over a real socket pair. Each
 // input is what a client sends (a PROXY header, heads, bodies, pipelined requests,
 // garbage); the connection reads it, answers, and must end cleanly: no crash, no leak, no
-// undefined behaviour (built with ASan and UBSan).
+// undefined behaviour (built with ASan and UBSan). The first head of each input must also
+// be framed by Beast's parser as the head check says (docs/http.md, "Where a body ends"):
+// a difference traps, so that the fuzzer looks for one.
 //
 //   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCORRAL_FUZZ=ON -DCORRAL_SANITIZE=ON
 //   cmake --build build-fuzz --target http-connection-fuzzer
@@ -16,8 +18,10 @@
 #include <cstdint>
 #include <string_view>
 
+#include "../support/beast_framing.hpp"
 #include "access_log.hpp"
 #include "corral/router.hpp"
+#include "request_head_check.hpp"
 #include "server.hpp"
 #include "shared/log.hpp"
 
@@ -53,10 +57,18 @@ struct harness {
     }
 };
 
+void check_framing_agrees(std::string_view input, const corral::head_limits& limits) {
+    auto verdict = corral::check_request_head(input, limits);
+    if (verdict.outcome != corral::head_verdict::kind::complete) return;
+    auto beast = corral::testing::beast_framing(input, verdict.head_size);
+    if (beast && *beast != corral::testing::promised_framing(verdict)) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static harness h;
+    check_framing_agrees({reinterpret_cast<const char*>(data), size}, h.limits.head);
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return 0;
     asio::generic::stream_protocol::socket server_end(

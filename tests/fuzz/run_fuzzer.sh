@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target with clang (ASan + UBSan) and runs it for a bounded time,
-# seeded with the Gunicorn request corpus when ../shared has it. CI runs this.
+# seeded with the repository's request seeds (tests/fuzz/seeds), and with the Gunicorn
+# request corpus too when ../shared has it. CI runs this.
 #   tests/fuzz/run_fuzzer.sh [SECONDS]      (default 60; a longer local run: 3600)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,9 @@ cmake --build "$build" -j "$(nproc)" --target http-connection-fuzzer
 
 corpus="$build/corpus"
 mkdir -p "$corpus"
+seeds=(tests/fuzz/seeds/*.http)
+for seed in "${seeds[@]}"; do cp "$seed" "$corpus/seed-$(basename "$seed")"; done
+echo "run_fuzzer: ${#seeds[@]} seeds from tests/fuzz/seeds"
 python3 - "$corpus" <<'PY'
 import os, sys
 sys.path.insert(0, "tests/process")
@@ -20,7 +24,7 @@ import conformance_corpus
 try:
     source = conformance_corpus.corpus_dir()
 except Exception as skip:
-    print(f"run_fuzzer: no seed corpus ({skip}); starting from nothing")
+    print(f"run_fuzzer: no Gunicorn corpus ({skip}); the repository's seeds only")
     sys.exit(0)
 count = 0
 for part in ("valid", "invalid"):

@@ -22,6 +22,16 @@ namespace http = boost::beast::http;
 using std::chrono::milliseconds;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 4 * 1024;  // grows for a long head; idle connections stay small
+// The lingering close after an answer given before the whole request was read (nginx's
+// lingering_close; its defaults are lingering_time 30 s and lingering_timeout 5 s). The
+// client may still be sending: closing a socket with unread bytes makes the kernel reset
+// the connection, and the reset can destroy the answer before the client reads it. So the
+// connection shuts down its sending side and reads and drops what still comes, until the
+// client closes its side or one of these bounds: a client needs well under a second to
+// stop sending once it reads the answer, and one that never stops may cost only this much.
+constexpr std::chrono::seconds lingering_time{5};     // in all, from the answer on
+constexpr std::chrono::seconds lingering_timeout{2};  // without a byte from the client
+constexpr std::size_t lingering_bytes = 4 << 20;      // read and dropped
 
 int status_for(boost::system::error_code ec) {
     return ec == http::error::body_limit ? 413 : 400;  // codings were checked before Beast
@@ -43,12 +53,18 @@ std::string check_trailers(const request::field_list& trailers) {
 /// head's `head_fields` are a chunked body's trailers.
 class connection::body_parser : public http::basic_parser<true> {
   public:
-    body_parser(request& req, std::size_t head_fields, head_limits::underscore header_map)
-        : req_(req), head_fields_(head_fields), header_map_(header_map) {
-        req_.headers.reserve(head_fields);
+    body_parser(request& req, const head_verdict& head, head_limits::underscore header_map)
+        : req_(req),
+          head_fields_(head.field_count),
+          framing_(head.framing),
+          content_length_(head.content_length),
+          header_map_(header_map) {
+        req_.headers.reserve(head_fields_);
     }
 
     bool expects_continue() const { return expects_continue_; }
+    /// Beast framed the body otherwise than the head check: a bug in the check, refused.
+    bool framing_disagrees() const { return framing_disagrees_; }
 
   private:
     using error_code = boost::system::error_code;
@@ -77,7 +93,20 @@ class connection::body_parser : public http::basic_parser<true> {
         list.emplace_back(view(name_text), view(value));
     }
 
-    void on_header_impl(error_code&) override {}
+    /// The head check decided how the body ends; a parser that would read it otherwise
+    /// stops here, before the first byte of the body.
+    void on_header_impl(error_code& ec) override {
+        if (frames_as_head()) return;
+        framing_disagrees_ = true;
+        ec = http::error::bad_transfer_encoding;
+    }
+
+    bool frames_as_head() const {
+        if (chunked()) return framing_ == body_framing::chunked;
+        if (auto length = content_length())
+            return framing_ == body_framing::content_length && *length == content_length_;
+        return framing_ == body_framing::none;
+    }
 
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
         if (length) req_.body.reserve(static_cast<std::size_t>(*length));
@@ -99,9 +128,12 @@ class connection::body_parser : public http::basic_parser<true> {
 
     request& req_;
     std::size_t head_fields_;
+    body_framing framing_;
+    std::uint64_t content_length_;
     std::size_t fields_seen_ = 0;
     head_limits::underscore header_map_;
     bool expects_continue_ = false;
+    bool framing_disagrees_ = false;
 };
 
 class connection::chunk_writer : public body_writer {
@@ -214,7 +246,7 @@ bool connection::parse_buffered_request(const head_verdict& head, request& req, 
 
 connection::body_parser connection::make_parser(const head_verdict& head, request& req) const {
     const auto& limits = server_.limits();
-    body_parser parser(req, head.field_count, limits.head.header_map);
+    body_parser parser(req, head, limits.head.header_map);
     parser.eager(true);
     parser.header_limit(static_cast<std::uint32_t>(head.head_size));
     parser.body_limit(limits.max_body_size);
@@ -274,7 +306,9 @@ asio::awaitable<bool> connection::respond(request& req, bool keep_alive,
         if (!sent) co_return false;
     }
     if (!keep_alive || server_.draining()) {  // a long stream may have outlived a drain
-        co_await flush();
+        // Requests pipelined after this one stay unanswered: linger, as after an error.
+        bool sent = co_await flush();
+        if (sent && begin_ != end_) co_await linger();
         co_return false;
     }
     co_return true;
@@ -331,13 +365,38 @@ asio::awaitable<head_verdict> connection::read_head() {
 
 asio::awaitable<int> connection::read_body(body_parser& parser) {
     bool continue_sent = false;
+    std::size_t framing_checked = 0;  // bytes of held-back chunk framing already scanned
     while (!parser.is_done()) {
         if (begin_ < end_) {
             boost::system::error_code ec;
             auto used = parser.put(asio::buffer(buffer_.data() + begin_, end_ - begin_), ec);
             begin_ += used;
-            if (ec && ec != http::error::need_more) co_return status_for(ec);
+            if (ec && ec != http::error::need_more) {
+                if (parser.framing_disagrees())
+                    log::error(
+                        "Refused a request from {} with 400: Beast would frame its body "
+                        "otherwise than the head check did",
+                        remote_address_);
+                else
+                    log::debug("Rejected a request from {}: {}", remote_address_, ec.message());
+                co_return status_for(ec);
+            }
             if (parser.is_done()) break;
+            if (ec && parser.chunked()) {
+                // Every byte Beast holds back now is chunk framing it has not seen the end
+                // of. Beast 1.81 skips a bare LF there while it looks for CRLF, so framing
+                // with bare LFs would wait for body_timeout; and it bounds neither a
+                // chunk-size line nor the trailers, which would grow the buffer.
+                std::string_view framing(buffer_.data() + begin_, end_ - begin_);
+                if (used > 0) framing_checked = 0;
+                auto problem = check_chunk_framing(framing, framing_checked, server_.limits().head);
+                if (problem.outcome == head_verdict::kind::rejected) {
+                    log::debug("Rejected a request body from {} with {}: {}", remote_address_,
+                               problem.status, problem.reason);
+                    co_return problem.status;
+                }
+                framing_checked = framing.size();
+            }
             if (parser.is_header_done() && !continue_sent && parser.expects_continue()) {
                 output_ += "HTTP/1.1 100 Continue\r\n\r\n";
                 continue_sent = true;
@@ -459,7 +518,36 @@ asio::awaitable<void> connection::reply_and_close(int status) {
     append_response(output_, response::status_only(status), false, false,
                     server_.limits().server_header);
     arm_timer(server_.limits().header_timeout);
-    co_await flush();
+    bool sent = co_await flush();  // named: g++ 12 and co_await temporaries
+    if (sent) co_await linger();
+}
+
+asio::awaitable<void> connection::linger() {
+    timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);  // the answer, then our FIN
+    if (client_finished_) co_return;
+    idle_ = false;
+    lingering_ = true;
+    linger_until_ = std::chrono::steady_clock::now() + lingering_time;
+    if (server_.draining()) shorten_linger();
+    std::size_t dropped = 0;
+    while (dropped < lingering_bytes) {
+        auto left = linger_until_ - std::chrono::steady_clock::now();
+        if (left <= left.zero()) break;
+        arm_timer(std::min<milliseconds>(lingering_timeout, std::chrono::ceil<milliseconds>(left)));
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(buffer_.data(), buffer_.size()), use_tuple);
+        timer_.cancel();
+        if (ec) break;  // the client's end, a timeout (or drain), or a reset
+        dropped += n;
+    }
+    lingering_ = false;
+}
+
+void connection::shorten_linger() {
+    auto drained = std::chrono::steady_clock::now() + server_.limits().drain_period;
+    linger_until_ = std::min(linger_until_, drained);
 }
 
 void connection::arm_timer(milliseconds timeout) {
@@ -475,10 +563,16 @@ void connection::arm_timer(milliseconds timeout) {
 
 void connection::drain() {
     stream_pause_.cancel();
-    if (websocket_)
+    if (websocket_) {
         websocket_->going_away();
-    else if (idle_)
+    } else if (lingering_) {  // the answer is out: a drain waits for it as for an idle one
+        shorten_linger();
+        auto left =
+            std::chrono::ceil<milliseconds>(linger_until_ - std::chrono::steady_clock::now());
+        arm_timer(std::clamp(left, milliseconds(1), milliseconds(lingering_timeout)));
+    } else if (idle_) {
         arm_timer(std::min(server_.limits().drain_period, server_.limits().keepalive));
+    }
 }
 
 }  // namespace corral

@@ -91,7 +91,13 @@ class connection : public std::enable_shared_from_this<connection> {
     void log_access(const request& req, const response& res,
                     std::chrono::steady_clock::time_point started);
     boost::asio::awaitable<bool> flush();
+    /// Answers `status` (an error found before the whole request was read), then lingers.
     boost::asio::awaitable<void> reply_and_close(int status);
+    /// The lingering close: shuts down our side, then reads and drops what the client still
+    /// sends, within bounded time and bytes (connection.cpp says why); run() then closes.
+    boost::asio::awaitable<void> linger();
+    /// Lingering ends by the drain period at the latest, as an idle connection's wait does.
+    void shorten_linger();
     void arm_timer(std::chrono::milliseconds timeout);
     void make_room();
 
@@ -107,7 +113,9 @@ class connection : public std::enable_shared_from_this<connection> {
     bool idle_ = true;    ///< between requests: nothing of the next one has arrived
     bool timed_out_ = false;
     bool client_finished_ = false;  ///< the last read met the end of the client's stream
-    bool peer_trusted_ = false;     ///< the peer is in forwarded_allow_ips
+    bool lingering_ = false;        ///< answered and shut down; dropping what still comes
+    std::chrono::steady_clock::time_point linger_until_{};
+    bool peer_trusted_ = false;  ///< the peer is in forwarded_allow_ips
 };
 
 }  // namespace corral

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <vector>
 
 #include "field_text.hpp"
@@ -116,62 +117,88 @@ verdict check_request_line(std::string_view line) {
 }
 
 /// What the framing fields say, gathered over the head.
-struct framing {
+struct framing_fields {
     bool http_1_0 = false;
     std::size_t hosts = 0, content_types = 0;
     std::vector<std::string_view> content_lengths;
-    std::vector<std::string> transfer_codings;
+    std::vector<std::string_view> transfer_codings;  ///< over every Transfer-Encoding line
     bool has_transfer_encoding = false;
 };
 
-void append_codings(framing& f, std::string_view value) {
+/// One list over all Transfer-Encoding lines, as RFC 9110 5.3 combines them. Elements are
+/// split at commas and trimmed, as Beast's token_list reads them (OWS "," OWS); an empty
+/// one stays, to be refused.
+void append_codings(framing_fields& f, std::string_view value) {
     f.has_transfer_encoding = true;
     while (true) {
         auto comma = value.find(',');
-        f.transfer_codings.push_back(lowercase(trim_whitespace(value.substr(0, comma))));
+        f.transfer_codings.push_back(trim_whitespace(value.substr(0, comma)));
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
     }
 }
 
 /// Codings a server may meet before the final chunked; only their names are checked, the
-/// body is passed on still encoded.
+/// body is passed on still encoded. Not `identity`: RFC 9112 dropped it, and a coding
+/// that means "none" is what a smuggler writes to make two parsers disagree.
 bool is_known_coding(std::string_view coding) {
     for (std::string_view known : {"gzip", "x-gzip", "deflate", "compress", "x-compress"})
-        if (coding == known) return true;
+        if (same_name(coding, known)) return true;
     return false;
 }
 
-verdict check_framing(framing f) {
-    if (f.hosts > 1) return reject(400, "more than one Host");
-    if (f.content_types > 1) return reject(400, "more than one Content-Type");
-    // "identity" means no coding (RFC 2616; gone from RFC 9112): as if not written.
-    std::erase(f.transfer_codings, "identity");
-    if (f.has_transfer_encoding && f.transfer_codings.empty()) f.has_transfer_encoding = false;
-    if (f.has_transfer_encoding && f.http_1_0)
-        return reject(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (f.has_transfer_encoding && !f.content_lengths.empty())
-        return reject(400, "both Content-Length and Transfer-Encoding");
-    if (f.content_lengths.size() > 1) return reject(400, "more than one Content-Length");
-    for (auto length : f.content_lengths)
-        if (length.empty() || !std::all_of(length.begin(), length.end(),
-                                           [](char ch) { return ch >= '0' && ch <= '9'; }))
-            return reject(400, "Content-Length is not a number");
-    if (!f.has_transfer_encoding) return {};
-    const auto& codings = f.transfer_codings;
-    if (std::any_of(codings.begin(), codings.end(), [](auto& c) { return c.empty(); }))
+/// RFC 9112 6.1 and 6.3: chunked exactly once and last; the codings before it known.
+verdict check_transfer_codings(const std::vector<std::string_view>& codings) {
+    if (std::any_of(codings.begin(), codings.end(), [](auto c) { return c.empty(); }))
         return reject(400, "an empty transfer coding");
-    if (codings.back() != "chunked")
-        return reject(400, "Transfer-Encoding does not end in chunked");
-    if (std::count(codings.begin(), codings.end(), "chunked") > 1)
+    if (!same_name(codings.back(), "chunked"))
+        return reject(400, "the final transfer coding is not chunked");
+    if (std::count_if(codings.begin(), codings.end(),
+                      [](auto c) { return same_name(c, "chunked"); }) > 1)
         return reject(400, "chunked is applied twice");
-    for (const auto& coding : codings)
-        if (coding != "chunked" && !is_known_coding(coding))
-            return reject(501, "transfer coding " + coding + " is not supported");
+    for (std::size_t i = 0; i + 1 < codings.size(); ++i)
+        if (!is_known_coding(codings[i]))
+            return reject(501,
+                          "transfer coding " + std::string(codings[i]) + " is not implemented");
+    verdict passed;
+    passed.framing = body_framing::chunked;
+    return passed;
+}
+
+/// Digits only, as Beast's parse_dec reads them, and within 64 bits.
+verdict check_content_length(std::string_view length) {
+    if (length.empty() || !std::all_of(length.begin(), length.end(), is_digit))
+        return reject(400, "Content-Length is not a number");
+    std::uint64_t value = 0;
+    for (char ch : length) {
+        auto digit = static_cast<std::uint64_t>(ch - '0');
+        if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10)
+            return reject(400, "Content-Length does not fit in 64 bits");
+        value = value * 10 + digit;
+    }
+    verdict passed;
+    passed.framing = body_framing::content_length;
+    passed.content_length = value;
+    return passed;
+}
+
+/// Host (RFC 9112 3.2) and how the body ends (RFC 9112 6); the verdict's framing if it passes.
+verdict check_framing(const framing_fields& f) {
+    if (f.hosts > 1) return reject(400, "more than one Host");
+    if (f.hosts == 0 && !f.http_1_0) return reject(400, "an HTTP/1.1 request without Host");
+    if (f.content_types > 1) return reject(400, "more than one Content-Type");
+    if (f.has_transfer_encoding) {
+        if (f.http_1_0) return reject(400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (!f.content_lengths.empty())
+            return reject(400, "both Content-Length and Transfer-Encoding");
+        return check_transfer_codings(f.transfer_codings);
+    }
+    if (f.content_lengths.size() > 1) return reject(400, "more than one Content-Length");
+    if (f.content_lengths.size() == 1) return check_content_length(f.content_lengths.front());
     return {};
 }
 
-verdict check_field_line(std::string_view line, const head_limits& limits, framing& f) {
+verdict check_field_line(std::string_view line, const head_limits& limits, framing_fields& f) {
     if (line.front() == ' ' || line.front() == '\t')
         return reject(400, "obsolete line folding (obs-fold)");
     auto colon = line.find(':');
@@ -193,6 +220,18 @@ verdict check_field_line(std::string_view line, const head_limits& limits, frami
 
 bool has_underscore(std::string_view name) { return name.find('_') != std::string_view::npos; }
 
+head_verdict check_chunk_framing(std::string_view framing, std::size_t checked,
+                                 const head_limits& limits) {
+    for (std::size_t i = checked; i < framing.size(); ++i) {
+        bool after_cr = i > 0 && framing[i - 1] == '\r';
+        if (framing[i] == '\n' ? !after_cr : after_cr)
+            return reject(400, "a bare LF or CR in the chunk framing");
+    }
+    if (limits.field_size && framing.size() > limits.field_size * limits.fields)
+        return reject(431, "chunk framing longer than a head's fields may be");
+    return {};
+}
+
 head_verdict check_request_head(std::string_view bytes, const head_limits& limits) {
     auto line_end = bytes.find('\n');
     if (line_end == std::string_view::npos) {
@@ -207,7 +246,7 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
     if (auto problem = check_request_line(bytes.substr(0, line_end - 1));
         problem.outcome == verdict::kind::rejected)
         return problem;
-    framing f;
+    framing_fields f;
     f.http_1_0 = bytes.substr(0, line_end - 1).ends_with("HTTP/1.0");
     std::size_t fields = 0;
     for (std::size_t start = line_end + 1;;) {
@@ -219,9 +258,12 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
         if (end == start || bytes[end - 1] != '\r') return reject(400, "a bare LF in the head");
         auto line = bytes.substr(start, end - 1 - start);
         if (line.empty()) {
-            if (auto problem = check_framing(f); problem.outcome == verdict::kind::rejected)
-                return problem;
-            return {verdict::kind::complete, 0, "", end + 1, fields};
+            auto framing = check_framing(f);
+            if (framing.outcome == verdict::kind::rejected) return framing;
+            framing.outcome = verdict::kind::complete;
+            framing.head_size = end + 1;
+            framing.field_count = fields;
+            return framing;
         }
         if (++fields > limits.fields)
             return reject(431, "more header fields than limit_request_fields");
