@@ -766,8 +766,22 @@ void arbiter::recycle_workers() {
     last_recycle_check_ = now;
     for (auto& slot : workers_) {
         if (slot.draining()) continue;
-        slot.memory = proportional_set_size(slot.pid);
-        if (!slot.replace_reason.empty() || slot.state != worker_state::ready) continue;
+        auto bytes = proportional_set_size(slot.pid);
+        if (!bytes || slot.state != worker_state::ready) {
+            slot.memory = bytes;
+            continue;
+        }
+        note_memory_sample(slot, *bytes, recycle_limits_.max_memory);
+        if (born_over_memory_limit(slot, recycle_limits_.max_memory) &&
+            memory_warned_generations_.insert(slot.generation).second)
+            log::warning(
+                "Worker {} (generation {}) uses {:.1f} MiB from its start, above "
+                "max_worker_memory ({:.1f} MiB): replacing it would not help, so "
+                "workers that start above it are not recycled for memory; raise "
+                "max_worker_memory",
+                slot.pid, slot.generation, static_cast<double>(*bytes) / 1048576,
+                recycle_limits_.max_memory / 1048576);
+        if (!slot.replace_reason.empty()) continue;
         slot.replace_reason = recycle_reason(slot, recycle_limits_, now);
         if (!slot.replace_reason.empty())
             log::info("Worker {} will be replaced ({})", slot.pid, slot.replace_reason);

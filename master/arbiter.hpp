@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "master/control_server.hpp"
@@ -204,6 +205,7 @@ class arbiter {
     time_point started_at_ = supervision_clock::now();
     int last_generation_ = 1;
     time_point last_recycle_check_{};
+    std::set<int> memory_warned_generations_;  ///< told that workers start above the limit
 
     phase phase_ = phase::running;
     time_point stop_deadline_{};

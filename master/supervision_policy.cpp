@@ -119,9 +119,23 @@ bool replacement_complete(const std::vector<worker_slot>& table, const supervisi
     return ready_current >= target.count;
 }
 
+void note_memory_sample(worker_slot& slot, std::uint64_t bytes, double max_memory) {
+    slot.memory = bytes;
+    if (max_memory > 0 && static_cast<double>(bytes) > max_memory) {
+        ++slot.memory_samples_over;
+    } else {
+        slot.memory_samples_over = 0;
+        slot.memory_was_under = true;
+    }
+}
+
+bool born_over_memory_limit(const worker_slot& slot, double max_memory) {
+    return max_memory > 0 && slot.memory_samples_over > 0 && !slot.memory_was_under;
+}
+
 std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now) {
-    if (limits.max_memory > 0 && slot.memory &&
-        static_cast<double>(*slot.memory) > limits.max_memory)
+    if (limits.max_memory > 0 && slot.memory_was_under &&
+        slot.memory_samples_over >= memory_samples_to_recycle)
         return "max_worker_memory";
     if (limits.max_lifetime.count() > 0 && seconds_f(now - slot.spawned_at) > limits.max_lifetime)
         return "max_worker_lifetime";

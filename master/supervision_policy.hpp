@@ -91,7 +91,21 @@ struct recycle_limits {
     seconds_f max_lifetime{0};  ///< 0 = off
 };
 
-/// Why `slot` should be replaced now ("max_worker_memory", "max_worker_lifetime"), or "".
+/// Memory samples (one a second) in a row over max_worker_memory before a worker is
+/// recycled for it: one sample is a moment, such as a large response being built.
+inline constexpr int memory_samples_to_recycle = 3;
+
+/// Records a memory sample of a ready worker: counts the samples in a row over
+/// `max_memory` (0 = off), and whether it was ever under it.
+void note_memory_sample(worker_slot& slot, std::uint64_t bytes, double max_memory);
+
+/// Whether `slot` has been over `max_memory` since its first sample: a fresh worker is
+/// already that big, so replacing it cannot help (the limit is too low).
+bool born_over_memory_limit(const worker_slot& slot, double max_memory);
+
+/// Why `slot` should be replaced now, or "": "max_worker_memory" once it has been over
+/// the limit for memory_samples_to_recycle samples in a row after having been under it,
+/// "max_worker_lifetime" once it has run that long.
 std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now);
 
 /// A worker that exits on its own within this time of its READY=1 failed to start, as

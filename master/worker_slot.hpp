@@ -47,6 +47,8 @@ struct worker_slot {
     std::string replace_reason;                ///< why it should be replaced; "" = it should not
     std::uint64_t request_limit = 0;           ///< its max_requests with jitter; 0 = none
     std::optional<std::uint64_t> memory;       ///< PSS in bytes, when last measured
+    int memory_samples_over = 0;               ///< samples in a row over max_worker_memory
+    bool memory_was_under = false;             ///< a sample under max_worker_memory was seen
 
     bool draining() const { return state == worker_state::draining; }
 };

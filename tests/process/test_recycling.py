@@ -5,6 +5,7 @@ import json
 import os
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
@@ -96,9 +97,35 @@ class RecyclingOnMemoryAndAge(CorralTestCase):
         self.assertEqual(http_get(port)[0], 200)
         return first
 
-    def test_a_worker_above_max_worker_memory_is_replaced(self):
-        """--max-worker-memory 4096 bytes: every worker's PSS is above it, so it is recycled."""
-        self.replaced_for("max_worker_memory", "--max-worker-memory", 4096)
+    def test_a_worker_that_grows_above_max_worker_memory_is_replaced(self):
+        """--max-worker-memory 64 MiB, then a worker keeps 80 MB: after a few samples over
+        the limit it is recycled."""
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--debug-endpoints",
+                                   "--max-worker-memory", 64 << 20)
+        master.wait_serving(port)
+        [first] = master.wait_workers(1)
+        self.assertEqual(http_get(port, "/grow?mb=80")[0], 200)
+        master.wait_log(f"Worker {first} will be replaced (max_worker_memory)", timeout=10.0)
+        wait_until(lambda: (pids := master.worker_pids()) and first not in pids, 5.0,
+                   f"worker {first} to exit")
+        self.assertEqual(http_get(port)[0], 200)
+
+    def test_a_limit_below_a_fresh_workers_size_warns_once_and_recycles_nothing(self):
+        """--max-worker-memory 4096 bytes, below any worker: one warning, and the workers are
+        kept (replacing them would start one just as big, forever)."""
+        port = free_port()
+        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}", "--max-worker-memory",
+                                   4096)
+        master.wait_serving(port)
+        first = master.wait_workers(2)
+        master.wait_log("from its start, above max_worker_memory (0.0 MiB): replacing it would "
+                        "not help")
+        samples_end = time.monotonic() + 4  # memory_samples_to_recycle samples, and one more
+        wait_until(lambda: master.worker_pids() == first and time.monotonic() > samples_end,
+                   8.0, "4 s with the same workers")
+        self.assertNotIn("will be replaced", master.log())
+        self.assertEqual(master.log().count("replacing it would not help"), 1)
 
     def test_a_worker_older_than_max_worker_lifetime_is_replaced(self):
         self.replaced_for("max_worker_lifetime", "--max-worker-lifetime", 1)

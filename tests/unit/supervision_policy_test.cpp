@@ -179,12 +179,31 @@ TEST_CASE("a reload retires first the old workers whose shard a ready new one se
 TEST_CASE("memory and age limits name the reason to recycle") {
     recycle_limits limits{.max_memory = 1000, .max_lifetime = 60s};
     auto worker = slot(1, worker_state::ready);
+    note_memory_sample(worker, 500, limits.max_memory);
     CHECK(recycle_reason(worker, limits, start + 1s).empty());
-    worker.memory = 1001;
+    for (int sample = 1; sample < memory_samples_to_recycle; ++sample) {
+        note_memory_sample(worker, 1001, limits.max_memory);
+        CHECK(recycle_reason(worker, limits, start + 1s).empty());  // a moment, not a leak
+    }
+    note_memory_sample(worker, 1001, limits.max_memory);
     CHECK(recycle_reason(worker, limits, start + 1s) == "max_worker_memory");
-    worker.memory = 10;
+    note_memory_sample(worker, 10, limits.max_memory);
+    CHECK(recycle_reason(worker, limits, start + 1s).empty());
     CHECK(recycle_reason(worker, limits, start + 61s) == "max_worker_lifetime");
     CHECK(recycle_reason(worker, {}, start + 1h).empty());
+}
+
+TEST_CASE("a worker over the memory limit from its start is not recycled for it") {
+    recycle_limits limits{.max_memory = 1000};
+    auto worker = slot(1, worker_state::ready);
+    for (int sample = 0; sample < 10; ++sample) note_memory_sample(worker, 5000, 1000);
+    CHECK(born_over_memory_limit(worker, limits.max_memory));
+    CHECK(recycle_reason(worker, limits, start + 1s).empty());
+    note_memory_sample(worker, 900, 1000);  // it can get under: then it is recycled when over
+    CHECK(!born_over_memory_limit(worker, limits.max_memory));
+    for (int sample = 0; sample < memory_samples_to_recycle; ++sample)
+        note_memory_sample(worker, 5000, 1000);
+    CHECK(recycle_reason(worker, limits, start + 1s) == "max_worker_memory");
 }
 
 TEST_CASE("a worker that does not boot in time is killed") {

@@ -85,6 +85,15 @@ asio::awaitable<response> cpu(request& req) {
     co_return response::text(std::to_string(x % 1000) + "\n");
 }
 
+/// Keeps ?mb megabytes allocated and touched for the worker's life: a leak, for
+/// max_worker_memory.
+asio::awaitable<response> grow(request& req) {
+    static std::vector<std::vector<char>> kept;
+    long mb = number_parameter(req, "mb", 1, 0, 1024);
+    kept.emplace_back(static_cast<std::size_t>(mb) << 20, 'x');
+    co_return response::text("kept " + std::to_string(mb) + " MB more\n");
+}
+
 /// ?lines=N lines, one every ?ms milliseconds, each padded with dots to ?pad bytes: a
 /// long response streamed as it is produced (a large pad shows the backpressure).
 asio::awaitable<response> stream(request& req) {
@@ -179,7 +188,7 @@ router make_routes() {
         .websocket("/ws/echo", websocket_echo);
     if (const char* debug = std::getenv("CORRAL_DEBUG_ENDPOINTS");
         debug && std::string_view(debug) == "true")
-        routes.get("/stall", stall).get("/cpu", cpu);
+        routes.get("/stall", stall).get("/cpu", cpu).get("/grow", grow);
     return routes;
 }
 
