@@ -408,10 +408,12 @@ void arbiter::handle_ttou() {
 }
 
 void arbiter::handle_usr1() {
-    log::reopen();
     const auto& spec = target_spec();
-    if (spec.run_as && spec.cfg.errorlog != "-")  // logrotate made the new file root's
-        ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);
+    if (log::reopen() && spec.cfg.errorlog != "-") {
+        if (spec.run_as)  // logrotate made the new file root's
+            ::fchown(log::descriptor(), spec.run_as->uid, spec.run_as->gid);
+        log::info("Reopened the error log {}", spec.cfg.errorlog);
+    }
     // Only ready workers: one still booting may have no handler yet, and USR1 kills it.
     for (auto& slot : workers_)
         if (slot.state == worker_state::ready) signal_worker(slot, SIGUSR1);
@@ -638,6 +640,8 @@ void arbiter::on_notify(int channel, std::string_view message) {
             slot->requests = parse_counter(value);
         } else if (key == "X_CORRAL_CONNECTIONS") {
             slot->connections = parse_counter(value);
+        } else if (key == "X_CORRAL_ACCESS_LOG_DROPPED") {
+            slot->access_log_dropped = parse_counter(value);
         } else if (key == "X_CORRAL_FULL") {
             slot->full = value == "1";
         } else if (key == "X_CORRAL_RECYCLE" && slot->replace_reason.empty() && !slot->draining()) {
@@ -662,6 +666,7 @@ void arbiter::reap_workers() {
         workers_.erase(slot);
         notify_->close(gone.channel);
         counters_.requests_of_exited_workers += gone.requests;
+        counters_.access_log_dropped_of_exited_workers += gone.access_log_dropped;
         bool expected = gone.killed || gone.draining();
         if (phase_ == phase::running && !gone.draining())
             ++counters_.restarts[gone.state == worker_state::booting ? "boot_failure"

@@ -34,6 +34,7 @@ boost::json::object worker_object(const worker_slot& slot, time_point now) {
                                {"age_seconds", seconds_between(slot.spawned_at, now)},
                                {"requests", slot.requests},
                                {"connections", slot.connections},
+                               {"access_log_dropped_lines", slot.access_log_dropped},
                                {"shard", slot.shard},
                                {"full", slot.full}};
     worker["heartbeat_age_seconds"] =
@@ -137,6 +138,12 @@ std::string metrics_text(const supervision_snapshot& snapshot) {
     std::uint64_t requests = snapshot.counters.requests_of_exited_workers;
     for (const auto& slot : snapshot.workers) requests += slot.requests;
     out += fmt::format("corral_requests_total {}\n", requests);
+    family("corral_access_log_dropped_lines_total", "counter",
+           "Access log lines the workers could not write (the file could not be opened, or "
+           "writes fell 1 MiB behind), past and present workers.");
+    std::uint64_t dropped = snapshot.counters.access_log_dropped_of_exited_workers;
+    for (const auto& slot : snapshot.workers) dropped += slot.access_log_dropped;
+    out += fmt::format("corral_access_log_dropped_lines_total {}\n", dropped);
     family("corral_worker_connections", "gauge", "Open client connections, per live worker.");
     for (const auto& slot : snapshot.workers)
         out +=

@@ -19,6 +19,7 @@ struct supervision_counters {
     std::uint64_t reloads = 0;
     std::uint64_t failed_reloads = 0;
     std::uint64_t requests_of_exited_workers = 0;
+    std::uint64_t access_log_dropped_of_exited_workers = 0;
 };
 
 struct supervision_snapshot {

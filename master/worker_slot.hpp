@@ -42,6 +42,7 @@ struct worker_slot {
     bool killed = false;                       ///< SIGKILL sent
     std::uint64_t requests = 0;                ///< X_CORRAL_REQUESTS
     std::uint64_t connections = 0;             ///< X_CORRAL_CONNECTIONS
+    std::uint64_t access_log_dropped = 0;      ///< X_CORRAL_ACCESS_LOG_DROPPED
     bool full = false;                         ///< X_CORRAL_FULL: at worker_connections
     std::string status;                        ///< STATUS=
     std::string replace_reason;                ///< why it should be replaced; "" = it should not

@@ -119,11 +119,14 @@ void open(const std::string& path) {
     path_ = path;
 }
 
-void reopen() {
+bool reopen() {
     try {
         open(path_);
+        return true;
     } catch (const std::system_error& e) {
-        error("{}; still logging to the old file", e.what());
+        error("{}; still logging to the old file until it can be opened (tried again on USR1)",
+              e.what());
+        return false;
     }
 }
 

@@ -23,8 +23,9 @@ bool enabled(level severity);
 
 /// Sends messages to `path`, opened for appending ("-" = stderr); throws std::system_error.
 void open(const std::string& path);
-/// Opens the same path again (after logrotate moved it); keeps the old file on failure.
-void reopen();
+/// Opens the same path again (after logrotate moved it); on failure, logs an ERROR and
+/// keeps the old file (the next reopen tries again). Returns whether it reopened.
+bool reopen();
 /// A worker's stdout and stderr are the master's error log, inherited at spawn: after
 /// logrotate moved the file, points both at the file that now has the name ("-" = leave
 /// them). Failures are logged and change nothing.

@@ -1,12 +1,14 @@
 """USR1 reopens the error log, as logrotate's create mode needs after it renamed the file."""
 
 import os
+import re
+import shutil
 import signal
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CORRAL_WORKER, CorralTestCase, free_port, read_text, wait_until
+from harness import CORRAL_WORKER, CorralTestCase, free_port, http_get, read_text, wait_until
 
 
 
@@ -70,6 +72,86 @@ exec {CORRAL_WORKER}
         master.wait_serving(port)
         self.assertEqual(master.worker_pids(), booting)
         self.assertNotIn("failed to boot", master.log())
+
+
+def dropped_lines(metrics_port):
+    """corral_access_log_dropped_lines_total from the master's /metrics."""
+    status, body, _ = http_get(metrics_port, "/metrics")
+    match = re.search(rb"^corral_access_log_dropped_lines_total (\d+)$", body, re.MULTILINE)
+    return int(match.group(1)) if status == 200 and match else None
+
+
+class LogFilesThatCannotBeOpened(CorralTestCase):
+
+    def start_logging(self, accesslog):
+        self.port, self.metrics_port = free_port(), free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{self.port}", "--access-logfile",
+                                   accesslog, "--metrics-bind", f"127.0.0.1:{self.metrics_port}")
+        master.wait_serving(self.port)
+        master.wait_workers(1)
+        return master
+
+    def test_an_access_log_in_a_missing_directory_is_an_error_each_time_and_retried_on_usr1(self):
+        """The directory does not exist: an ERROR at start and at each USR1, lines counted
+        as dropped in /metrics; once the directory exists, USR1 opens the file."""
+        directory = os.path.join(self.tmp, "logs")
+        accesslog = os.path.join(directory, "access.log")
+        master = self.start_logging(accesslog)
+        master.wait_log(f"open() failed while opening the access log {accesslog}: No such file "
+                        "or directory; requests are not logged until it can be opened")
+        for _ in range(3):
+            self.assertEqual(http_get(self.port)[0], 200)
+        wait_until(lambda: (dropped_lines(self.metrics_port) or 0) >= 3, 5.0,
+                   "3 dropped lines in /metrics")
+
+        master.send_signal(signal.SIGUSR1)
+        wait_until(lambda: master.log().count(f"opening the access log {accesslog}") == 2, 5.0,
+                   "a second ERROR after USR1")
+        os.mkdir(directory)
+        master.send_signal(signal.SIGUSR1)
+        wait_until(lambda: os.path.exists(accesslog), 5.0, "USR1 to open the access log")
+        self.assertEqual(http_get(self.port, "/json")[0], 200)
+        wait_until(lambda: "GET /json" in read_text(accesslog), 5.0, "a line in the access log")
+
+    def test_a_deleted_log_directory_on_usr1_is_an_error_and_retried_on_the_next(self):
+        """logrotate-like: the directory is removed, USR1 cannot open a new file (ERROR);
+        once it is back, the next USR1 does."""
+        directory = os.path.join(self.tmp, "logs")
+        os.mkdir(directory)
+        accesslog = os.path.join(directory, "access.log")
+        master = self.start_logging(accesslog)
+        shutil.rmtree(directory)
+        master.send_signal(signal.SIGUSR1)
+        master.wait_log(f"opening the access log {accesslog}: No such file or directory; still "
+                        "writing to the old file until it can be opened")
+        os.mkdir(directory)
+        master.send_signal(signal.SIGUSR1)
+        wait_until(lambda: os.path.exists(accesslog), 5.0, "the next USR1 to open the access log")
+        self.assertEqual(http_get(self.port, "/json")[0], 200)
+        wait_until(lambda: "GET /json" in read_text(accesslog), 5.0, "a line in the new file")
+
+    def test_an_error_log_that_cannot_be_reopened_is_an_error_each_time(self):
+        """--error-logfile in a directory that is then removed: each USR1 logs an ERROR (to
+        the old file, the only place left), and the first USR1 after it is back reopens."""
+        directory = os.path.join(self.tmp, "logs")
+        os.mkdir(directory)
+        errorlog = os.path.join(directory, "error.log")
+        port = free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--error-logfile",
+                                   errorlog)
+        master.wait_serving(port)
+        wait_until(lambda: "ready in" in read_text(errorlog), 5.0, "the worker's READY")
+        old_log = open(errorlog)  # the test's own view of the file the master keeps writing
+        self.addCleanup(old_log.close)
+        shutil.rmtree(directory)
+        for attempt in (1, 2):
+            master.send_signal(signal.SIGUSR1)
+            wait_until(lambda: old_log.seek(0) == 0 and old_log.read().count(
+                "still logging to the old file") == attempt, 5.0, f"ERROR number {attempt}")
+        os.mkdir(directory)
+        master.send_signal(signal.SIGUSR1)
+        wait_until(lambda: f"Reopened the error log {errorlog}" in read_text(errorlog), 5.0,
+                   "the master to log to the new file")
 
 
 if __name__ == "__main__":

@@ -128,8 +128,11 @@ void access_log::reopen() {
     int fd = path_ == "-" ? STDERR_FILENO
                           : ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        log::error("open() failed while opening the access log {}: {}", path_,
-                   std::strerror(errno));
+        log::error(
+            "open() failed while opening the access log {}: {}; {} until it can be "
+            "opened (tried again on USR1)",
+            path_, std::strerror(errno),
+            fd_ < 0 ? "requests are not logged" : "still writing to the old file");
         return;
     }
     if (fd_ > STDERR_FILENO) ::close(fd_);
@@ -138,8 +141,13 @@ void access_log::reopen() {
 
 void access_log::record(const access_entry& entry) {
     if (!enabled()) return;
+    if (fd_ < 0) {  // could not be opened: said at the time; counted in /metrics
+        ++dropped_total_;
+        return;
+    }
     if (buffer_.size() > max_buffered) {
         ++dropped_;
+        ++dropped_total_;
         return;
     }
     buffer_ += format_line(format_, entry);

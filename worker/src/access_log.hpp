@@ -29,8 +29,13 @@ class access_log {
     access_log(boost::asio::io_context& io, const std::string& path, const std::string& format);
     ~access_log();
 
-    bool enabled() const { return fd_ >= 0; }
+    /// Whether requests are to be logged: `path` was set (even if it cannot be opened: then
+    /// each line counts as dropped).
+    bool enabled() const { return !path_.empty(); }
     void record(const access_entry& entry);
+    /// Lines lost since start: the file could not be opened, or writes fell more than
+    /// max_buffered behind. Reported to the master with each heartbeat.
+    std::uint64_t dropped() const { return dropped_total_; }
     /// Writes what is buffered now (at exit).
     void flush();
     /// USR1: the file at `path` again, for logrotate.
@@ -47,7 +52,8 @@ class access_log {
     int fd_ = -1;
     std::string buffer_;
     bool flush_scheduled_ = false;
-    std::size_t dropped_ = 0;
+    std::size_t dropped_ = 0;          ///< since the last warning about them
+    std::uint64_t dropped_total_ = 0;  ///< since start
 };
 
 }  // namespace corral

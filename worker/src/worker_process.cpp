@@ -104,8 +104,11 @@ class worker_process {
 
   private:
     std::string counters() const {
-        return fmt::format("X_CORRAL_REQUESTS={}\nX_CORRAL_CONNECTIONS={}", server_.requests(),
-                           server_.connections());
+        auto lines = fmt::format("X_CORRAL_REQUESTS={}\nX_CORRAL_CONNECTIONS={}",
+                                 server_.requests(), server_.connections());
+        if (requests_log_.enabled())
+            lines += fmt::format("\nX_CORRAL_ACCESS_LOG_DROPPED={}", requests_log_.dropped());
+        return lines;
     }
 
     void on_signal(int signal_number, int value) {
