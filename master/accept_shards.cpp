@@ -63,6 +63,13 @@ accept_shards::~accept_shards() {
     for (std::size_t i = 1; i < fds_.size(); ++i) ::close(fds_[i]);
 }
 
+bool accept_shards::set_backlog(int backlog) {
+    backlog_ = backlog;
+    for (int fd : fds_)
+        if (::listen(fd, backlog) != 0) return false;
+    return true;
+}
+
 int accept_shards::fd(int index) {
     while (count() <= index && !cannot_grow_) {
         int next = bind_next();

@@ -47,6 +47,9 @@ class accept_shards {
     int fd(int index);
     /// How many shards are bound.
     int count() const { return static_cast<int>(fds_.size()); }
+    /// listen() again on every shard with a new queue length, for the shards bound later
+    /// too (a reload that changes `backlog`). Returns false if one failed (errno set).
+    bool set_backlog(int backlog);
     /// Shards 1.. (for a binary upgrade: shard 0 is the listener's own descriptor).
     std::vector<int> extra_fds() const { return {fds_.begin() + 1, fds_.end()}; }
 

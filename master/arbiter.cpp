@@ -12,6 +12,7 @@
 
 #include "master/exit_description.hpp"
 #include "master/process_memory.hpp"
+#include "master/setting_changes.hpp"
 #include "master/system_limits.hpp"
 #include "shared/exit_codes.hpp"
 #include "shared/listen_fds.hpp"
@@ -50,6 +51,18 @@ std::string search_path(const config_sources& sources) {
     return found == sources.environment.end() ? "" : found->second;
 }
 
+/// Makes the config file's path absolute, so that reloads after `chdir` read the same file
+/// (and ./corral.toml is the one found at start, or none).
+void pin_config_file(config_sources& sources) {
+    if (sources.file) {
+        sources.file = std::filesystem::absolute(*sources.file);
+    } else if (sources.look_for_default_file) {
+        if (std::filesystem::exists("corral.toml"))
+            sources.file = std::filesystem::absolute("corral.toml");
+        sources.look_for_default_file = false;
+    }
+}
+
 bind_options listener_options(const config& cfg) {
     bind_options options{
         cfg.backlog, cfg.reuse_port, {static_cast<unsigned>(cfg.socket_mode), -1, -1}};
@@ -79,12 +92,14 @@ arbiter::arbiter(config cfg, config_sources sources, std::vector<std::string> ar
       arguments_(std::move(arguments)),
       inherited_(take_upgrade_state(sources_.environment)),
       executable_(std::filesystem::read_symlink("/proc/self/exe")),
+      started_in_(std::filesystem::current_path().string()),
       signals_(io_),
       tick_(io_),
       systemd_(sources_.environment),
       random_(std::random_device{}()),
       backoff_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }) {
     standby_ = inherited_ && inherited_->version >= 2;
+    pin_config_file(sources_);
     target_.count = cfg.workers;
     apply_settings(cfg);
     generations_[target_.generation].cfg = std::move(cfg);
@@ -424,8 +439,10 @@ void arbiter::handle_usr2() { request_upgrade(std::nullopt); }
 std::string arbiter::start_reload() {
     const generation_spec& current = target_spec();
     generation_spec next;
+    std::unique_ptr<pidfile> moved_pidfile;
     try {
         next.cfg = load_config(sources_);
+        working_directory_change directory(next.cfg.chdir, started_in_);
         next.command = resolve_worker_command(next.cfg.worker_command, search_path(sources_));
         next.run_as = resolve_credentials(next.cfg.user, next.cfg.group);
         check_notify_reachable(next);
@@ -433,12 +450,16 @@ std::string arbiter::start_reload() {
                              ? current.listeners
                              : listener_set::bind_all(next.cfg.bind, listener_options(next.cfg),
                                                       &current.listeners);
+        if (!next.cfg.pidfile.empty() && next.cfg.pidfile != current.cfg.pidfile)
+            moved_pidfile = std::make_unique<pidfile>(next.cfg.pidfile);
         open_endpoints(next.cfg);  // last: it changes them once nothing else can fail
+        directory.keep();
     } catch (const std::exception& e) {
         log::error("Reload failed: {}; generation {} keeps serving", e.what(), target_.generation);
         ++counters_.failed_reloads;
         return e.what();
     }
+    apply_master_settings(current, next, std::move(moved_pidfile));
     reload_ = reload_state{target_.generation, target_.count};
     if (next.cfg.workers != current.cfg.workers) target_.count = next.cfg.workers;
     apply_settings(next.cfg);
@@ -454,6 +475,32 @@ std::string arbiter::start_reload() {
     systemd_.reloading();
     manage_workers();
     return "";
+}
+
+void arbiter::apply_master_settings(const generation_spec& current, const generation_spec& next,
+                                    std::unique_ptr<pidfile> moved_pidfile) {
+    const config &before = current.cfg, &after = next.cfg;
+    log_setting_changes(before, after);
+    if (after.pidfile != before.pidfile) pidfile_ = std::move(moved_pidfile);  // old one removed
+    if (after.umask != before.umask) ::umask(static_cast<mode_t>(after.umask));
+    if (after.errorlog != before.errorlog) {
+        try {
+            log::open(after.errorlog);
+        } catch (const std::system_error& e) {
+            log::error("{}; the error log stays where it was", e.what());
+        }
+    }
+    if (after.worker_tmp_dir != before.worker_tmp_dir)
+        log::warning(
+            "Reload: worker_tmp_dir takes effect at the next start or binary upgrade; "
+            "notify sockets stay in {} until then",
+            notify_->directory());
+    std::vector<const listener*> kept;
+    for (const auto& item : next.listeners.items())
+        if (std::find(current.listeners.items().begin(), current.listeners.items().end(), item) !=
+            current.listeners.items().end())
+            kept.push_back(item.get());
+    refresh_kept_listeners(kept, before, after);
 }
 
 void arbiter::finish_reload_if_done() {

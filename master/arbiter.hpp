@@ -153,6 +153,9 @@ class arbiter {
     void note_boot_failure(const worker_slot& slot, int wait_status);
     /// Starts a reload; returns why it could not start ("" when it did).
     std::string start_reload();
+    /// A reload's changes to the master's own settings, once nothing can fail any more.
+    void apply_master_settings(const generation_spec& current, const generation_spec& next,
+                               std::unique_ptr<pidfile> moved_pidfile);
     void finish_reload_if_done();
     void start_coalesced_reload();
     void roll_back(const std::string& why);
@@ -174,6 +177,7 @@ class arbiter {
     char handover_byte_ = 0;
     std::optional<upgrade_child> upgrade_;  ///< the new master, while an upgrade is under way
     std::filesystem::path executable_;      ///< this binary's path, resolved at start
+    std::string started_in_;                ///< the working directory before `chdir`
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;

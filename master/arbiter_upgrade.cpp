@@ -54,7 +54,7 @@ std::string arbiter::check_upgrade() {
         : ::getpid() == 1
             ? "corral is PID 1 here, and the container would end with it after handing over; "
               "start a new container with the new binary instead"
-            : check_new_binary(executable_, arguments_);
+            : check_new_binary(executable_, arguments_, started_in_);
     if (!problem.empty()) log::error("Upgrade aborted: {}; this master keeps serving", problem);
     return problem;
 }
@@ -111,7 +111,7 @@ std::string arbiter::start_upgrade() {
     environment.push_back(std::string(upgrade_state_variable) + "=" + encode_upgrade_state(state));
     pid_t pid = 0;
     try {
-        pid = spawn_new_master(executable_, arguments_, environment, fds.fds());
+        pid = spawn_new_master(executable_, arguments_, environment, fds.fds(), started_in_);
     } catch (const std::system_error& e) {
         notify_->close(channel);
         ::close(pipe_ends[0]);

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -53,7 +54,8 @@ int read_pidfile(const std::string& path) {
     return pid;
 }
 
-pidfile::pidfile(std::string path, pid_t predecessor) : path_(std::move(path)) {
+pidfile::pidfile(const std::string& path, pid_t predecessor)
+    : path_(std::filesystem::absolute(path).string()) {  // a later chdir must not move it
     int existing = read_pidfile(path_);
     if (existing > 0 && existing != ::getpid() && existing != predecessor &&
         process_exists(existing))

@@ -15,7 +15,7 @@ class pidfile {
     /// is replaced; one naming another live process is an error (std::runtime_error).
     /// `predecessor`: a live process the file may name and that this one replaces (the
     /// previous master of a binary upgrade).
-    explicit pidfile(std::string path, pid_t predecessor = 0);
+    explicit pidfile(const std::string& path, pid_t predecessor = 0);
     /// Removes the file if it still holds this process's pid.
     ~pidfile();
     /// Leaves the file to a new master (binary upgrade): the destructor will not remove it.

@@ -132,13 +132,15 @@ std::map<std::string, inherited_listener> inherited_listeners(const upgrade_stat
 }
 
 std::string check_new_binary(const std::filesystem::path& executable,
-                             const std::vector<std::string>& arguments) {
+                             const std::vector<std::string>& arguments,
+                             const std::string& directory) {
     std::vector<std::string> argv{executable.string(), "--check-config"};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
     auto pointers = c_strings(argv);
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
     ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_addchdir_np(&actions, directory.c_str());
     pid_t pid = 0;
     int error =
         ::posix_spawn(&pid, executable.c_str(), &actions, nullptr, pointers.data(), environ);
@@ -153,7 +155,8 @@ std::string check_new_binary(const std::filesystem::path& executable,
 
 pid_t spawn_new_master(const std::filesystem::path& executable,
                        const std::vector<std::string>& arguments,
-                       const std::vector<std::string>& environment, const std::vector<int>& fds) {
+                       const std::vector<std::string>& environment, const std::vector<int>& fds,
+                       const std::string& directory) {
     int count = static_cast<int>(fds.size());
     // Copies above the target range first, so no dup2 overwrites a source still needed.
     std::vector<int> sources;
@@ -171,6 +174,8 @@ pid_t spawn_new_master(const std::filesystem::path& executable,
     ::posix_spawn_file_actions_init(&actions);
     for (int i = 0; i < count; ++i) ::posix_spawn_file_actions_adddup2(&actions, sources[i], 3 + i);
     ::posix_spawn_file_actions_addclosefrom_np(&actions, 3 + count);
+    // Where this master was started: its command line's relative paths mean the same there.
+    ::posix_spawn_file_actions_addchdir_np(&actions, directory.c_str());
     posix_spawnattr_t attributes;
     ::posix_spawnattr_init(&attributes);
     sigset_t none;

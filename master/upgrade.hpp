@@ -89,16 +89,19 @@ upgrade_state decode_upgrade_state(const std::string& text);
 /// Version 1's listeners by bind text, as listener_set::bind_all adopts them.
 std::map<std::string, inherited_listener> inherited_listeners(const upgrade_state& state);
 
-/// Runs `executable --check-config ARGS...` and waits; "" when it exits 0, else why not.
+/// Runs `executable --check-config ARGS...` in `directory` and waits; "" when it exits 0,
+/// else why not.
 std::string check_new_binary(const std::filesystem::path& executable,
-                             const std::vector<std::string>& arguments);
+                             const std::vector<std::string>& arguments,
+                             const std::string& directory);
 
-/// Starts `executable ARGS...` in `environment` with `fds` as its descriptors 3, 4, ...
-/// and nothing else of this process open; returns its pid. Throws std::system_error
-/// naming the call.
+/// Starts `executable ARGS...` in `directory` and `environment`, with `fds` as its
+/// descriptors 3, 4, ... and nothing else of this process open; returns its pid. Throws
+/// std::system_error naming the call.
 pid_t spawn_new_master(const std::filesystem::path& executable,
                        const std::vector<std::string>& arguments,
-                       const std::vector<std::string>& environment, const std::vector<int>& fds);
+                       const std::vector<std::string>& environment, const std::vector<int>& fds,
+                       const std::string& directory);
 
 /// How long a new master may take to say READY=1 before the old one gives up on it: its
 /// workers' boot_timeout, and time to start.

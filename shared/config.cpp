@@ -425,6 +425,26 @@ std::string print_config(const config& cfg) {
     return out;
 }
 
+std::vector<setting_change> changed_settings(const config& before, const config& after) {
+    std::vector<setting_change> changes;
+    auto one_line = [](std::string text) {  // a table is one "key = value" line per entry
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        for (auto at = text.find('\n'); at != std::string::npos; at = text.find('\n', at))
+            text.replace(at, 1, ", ");
+        return "{" + text + "}";
+    };
+    for (const auto& s : settings()) {
+        auto was = format_value(before, s), is = format_value(after, s);
+        if (was == is) continue;
+        if (holds_table(s)) {
+            was = one_line(was);
+            is = one_line(is);
+        }
+        changes.push_back({s.name, std::move(was), std::move(is)});
+    }
+    return changes;
+}
+
 std::vector<std::string> worker_setting_variables(const config& cfg) {
     std::vector<std::string> variables;
     for (const auto& s : settings()) {

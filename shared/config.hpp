@@ -109,6 +109,15 @@ std::map<std::string, std::string> current_environment();
 /// The effective configuration as a TOML document that load_config reads back unchanged.
 std::string print_config(const config& cfg);
 
+/// A setting whose value differs between two configurations, both values as TOML text.
+struct setting_change {
+    std::string_view name;
+    std::string before, after;
+};
+
+/// The settings that differ between `before` and `after`, in the table's order.
+std::vector<setting_change> changed_settings(const config& before, const config& after);
+
 /// The worker-side settings as `CORRAL_<NAME>=value` entries for a worker's environment.
 std::vector<std::string> worker_setting_variables(const config& cfg);
 

@@ -377,3 +377,22 @@ TEST_CASE("a worker reads only the settings meant for workers from its environme
         }
     }
 }
+
+TEST_CASE("changed_settings lists what a reload changes, both values as TOML") {
+    config before, after;
+    CHECK(changed_settings(before, after).empty());
+    after.timeout = 10;
+    after.pidfile = "/run/corral.pid";
+    after.env = {{"A", "1"}, {"B", "two"}};
+    auto changes = changed_settings(before, after);
+    REQUIRE(changes.size() == 3);
+    CHECK(changes[0].name == "timeout");
+    CHECK(changes[0].before == "30");
+    CHECK(changes[0].after == "10");
+    CHECK(changes[1].name == "pidfile");
+    CHECK(changes[1].before == "\"\"");
+    CHECK(changes[1].after == "\"/run/corral.pid\"");
+    CHECK(changes[2].name == "env");
+    CHECK(changes[2].before == "{}");
+    CHECK(changes[2].after == "{A = \"1\", B = \"two\"}");
+}
