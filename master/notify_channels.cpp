@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include "shared/log.hpp"
 
@@ -52,9 +53,28 @@ std::string notify_base_directory(const std::string& base,
     return "/tmp";
 }
 
+std::string notify_base_problem(const std::string& base) {
+    // <base>/corral-<pid>.XXXXXX/<n>: a pid has at most 7 digits (pid_max 4194304).
+    auto longest =
+        base.size() + std::string_view("/corral-4194304.XXXXXX").size() + channel_name_room;
+    if (longest >= sizeof(sockaddr_un::sun_path))
+        return fmt::format(
+            "{} is too long for the workers' notify sockets ({} bytes; a socket path holds "
+            "{}, and {} go to the names in it): choose a shorter directory",
+            base, base.size(), sizeof(sockaddr_un::sun_path) - 1, longest - base.size());
+    struct stat info {};
+    if (::stat(base.c_str(), &info) != 0) return fmt::format("{}: {}", base, std::strerror(errno));
+    if (!S_ISDIR(info.st_mode)) return fmt::format("{}: it is not a directory", base);
+    if (::access(base.c_str(), W_OK | X_OK) != 0)
+        return fmt::format("{}: {}", base, std::strerror(errno));
+    return "";
+}
+
 std::string unreachable_reason(const std::string& directory, const credentials& who) {
-    std::filesystem::path walked = "/";
-    for (const auto& part : std::filesystem::path(directory).relative_path()) {
+    std::vector<std::filesystem::path> on_the_way{"/"};
+    for (const auto& part : std::filesystem::absolute(directory).relative_path())
+        on_the_way.push_back(on_the_way.back() / part);
+    for (const auto& walked : on_the_way) {
         struct stat info {};
         if (::stat(walked.c_str(), &info) != 0)
             return fmt::format("{}: {}", walked.string(), std::strerror(errno));
@@ -62,7 +82,6 @@ std::string unreachable_reason(const std::string& directory, const credentials& 
             return fmt::format("{} (mode {:04o}, owner {}:{}) is not searchable by user {}",
                                walked.string(), info.st_mode & 07777, info.st_uid, info.st_gid,
                                who.name);
-        walked /= part;
     }
     return "";
 }
@@ -72,12 +91,9 @@ notify_channels::notify_channels(boost::asio::io_context& io, const std::string&
                                  handler on_message)
     : io_(io), on_message_(std::move(on_message)) {
     std::string parent = notify_base_directory(base, environment);
+    if (auto problem = notify_base_problem(parent); !problem.empty())
+        throw std::runtime_error("worker_tmp_dir: " + problem);
     std::string pattern = fmt::format("{}/corral-{}.XXXXXX", parent, ::getpid());
-    if (pattern.size() + channel_name_room >= sizeof(sockaddr_un::sun_path))
-        throw std::runtime_error(fmt::format(
-            "worker_tmp_dir: {} is too long for the workers' notify sockets ({} bytes; a socket "
-            "path holds {}): choose a shorter directory",
-            parent, parent.size(), sizeof(sockaddr_un::sun_path) - 1));
     if (!::mkdtemp(pattern.data()))
         throw std::runtime_error(fmt::format(
             "worker_tmp_dir: mkdtemp() failed while creating the workers' notify directory in "

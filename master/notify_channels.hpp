@@ -69,6 +69,10 @@ class notify_channels {
 std::string notify_base_directory(const std::string& base,
                                   const std::map<std::string, std::string>& environment);
 
+/// Why the master could not make its notify directory in `base` ("" = it can): a path
+/// too long for the sockets in it, or not a directory the master may create files in.
+std::string notify_base_problem(const std::string& base);
+
 /// Why a process of `who` could not reach a socket in `directory` ("" = it can): every
 /// directory on the way must be searchable by its uid, gid or supplementary groups.
 std::string unreachable_reason(const std::string& directory, const credentials& who);

@@ -13,6 +13,7 @@
 #include "master/control_server.hpp"
 #include "master/credentials.hpp"
 #include "master/metrics_endpoint.hpp"
+#include "master/notify_channels.hpp"
 #include "master/spawner.hpp"
 #include "shared/bind_address.hpp"
 
@@ -58,6 +59,7 @@ class startup_checker {
         check_bind();
         check_metrics_bind();
         check_control_socket();
+        check_worker_tmp_dir();
         check_log_and_pid_files();
         return std::move(problems_);
     }
@@ -110,6 +112,24 @@ class startup_checker {
             resolve_owner(cfg_.socket_owner);
         } catch (const std::runtime_error& e) {
             add(e.what());
+        }
+    }
+
+    void check_worker_tmp_dir() {
+        auto where = after_chdir(notify_base_directory(cfg_.worker_tmp_dir, sources_.environment));
+        if (!where) return;
+        if (auto problem = notify_base_problem(where->string()); !problem.empty()) {
+            add("worker_tmp_dir: " + problem);
+            return;
+        }
+        try {
+            if (auto workers = resolve_credentials(cfg_.user, cfg_.group))
+                if (auto why = unreachable_reason(where->string(), *workers); !why.empty())
+                    add(
+                        fmt::format("worker_tmp_dir: workers running as {} could not reach "
+                                    "their notify sockets in {}: {}",
+                                    workers->name, where->string(), why));
+        } catch (const std::runtime_error&) {  // an unknown user: check_credentials says so
         }
     }
 

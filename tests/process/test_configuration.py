@@ -130,7 +130,20 @@ class CheckConfigFindsWhatWouldStopTheStart(CorralTestCase):
              "worker_command: cannot execute worker command /nonexistent/app: no such file"),
             ("missing chdir", ["--chdir", "/nonexistent"],
              "chdir: cannot change to /nonexistent: No such file or directory"),
+            ("too long a worker_tmp_dir", ["--worker-tmp-dir", long_directory],
+             f"worker_tmp_dir: {long_directory} is too long for the workers' notify sockets"),
+            ("missing worker_tmp_dir", ["--worker-tmp-dir", "/nonexistent"],
+             "worker_tmp_dir: /nonexistent: No such file or directory"),
         ]
+        if os.geteuid() == 0:
+            os.chmod(self.tmp, 0o755)  # only the last directory on the way is private
+            private = os.path.join(self.tmp, "private")
+            os.mkdir(private, 0o700)
+            cases.append(("worker_tmp_dir the workers' user cannot reach",
+                          ["-u", "nobody", "--worker-tmp-dir", private],
+                          f"worker_tmp_dir: workers running as nobody could not reach their "
+                          f"notify sockets in {private}: {private} (mode 0700, owner 0:0) is not "
+                          "searchable by user nobody"))
         for name, args, message in cases:
             with self.subTest(name):
                 args = list(args)
@@ -155,6 +168,8 @@ class CheckConfigFindsWhatWouldStopTheStart(CorralTestCase):
              'metrics_bind: cannot resolve host "nohost.invalid"'),
             ("missing worker command", ["--", "/nonexistent/app"],
              "worker_command: cannot execute worker command /nonexistent/app: no such file"),
+            ("missing worker_tmp_dir", ["--worker-tmp-dir", "/nonexistent"],
+             "worker_tmp_dir: /nonexistent: No such file or directory"),
         ]
         for name, args, message in cases:
             with self.subTest(name):
