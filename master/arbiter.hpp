@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "master/control_commands.hpp"
 #include "master/control_server.hpp"
 #include "master/listeners.hpp"
 #include "master/metrics_server.hpp"
@@ -122,8 +123,10 @@ class arbiter {
     void handle_usr1();  ///< reopen log files, and tell the ready workers to
     void handle_usr2();  ///< binary upgrade: start the binary on disk beside, hand over
 
-    void handle_control(const boost::json::object& request, control_server::reply reply);
-    void control_scale(const boost::json::object& request, const control_server::reply& reply);
+    /// What control commands do (control_commands.hpp), in this master's terms.
+    control_operations control_hooks();
+    /// Makes `count` workers the target (TTIN, TTOU, `corral scale`), while running.
+    void scale_to(int count);
     void request_reload(std::optional<control_server::reply> waiter);
     void answer_reload_waiters(const std::string& error);
     supervision_snapshot snapshot() const;
@@ -171,10 +174,12 @@ class arbiter {
     std::optional<upgrade_state> inherited_;
     /// Started by a previous master and not yet in charge: serves, but neither routes,
     /// accepts on the control and metrics sockets, writes the pidfile, nor tells systemd.
-    bool standby_ = false;
-    bool told_predecessor_ = false;
-    std::unique_ptr<boost::asio::posix::stream_descriptor> handover_pipe_;
-    char handover_byte_ = 0;
+    struct standby_state {
+        std::unique_ptr<boost::asio::posix::stream_descriptor> handover_pipe;
+        char handover_byte = 0;  ///< '1' = take charge
+        bool told_predecessor = false;
+    };
+    std::optional<standby_state> standby_;
     std::optional<upgrade_child> upgrade_;  ///< the new master, while an upgrade is under way
     std::filesystem::path executable_;      ///< this binary's path, resolved at start
     std::string started_in_;                ///< the working directory before `chdir`
@@ -184,14 +189,11 @@ class arbiter {
     std::unique_ptr<notify_channels> notify_;
     std::unique_ptr<pidfile> pidfile_;
     descriptor_budget descriptors_{[this] { return descriptor_reserve(); }};
+    control_operations control_hooks_ = control_hooks();
     std::unique_ptr<control_server> control_;
     service_notifier systemd_;
-    bool announced_ready_ = false;
     bool socket_activated_ = false;  ///< listeners came from systemd: `bind` is ignored
-    time_point last_watchdog_ping_{};
-    time_point rate_sampled_at_{};
-    std::uint64_t rate_sampled_requests_ = 0;
-    double requests_per_second_ = 0;
+    request_rate request_rate_;      ///< for the STATUS= line
     std::unique_ptr<metrics_server> metrics_;
 
     std::map<int, generation_spec> generations_;
@@ -202,9 +204,13 @@ class arbiter {
     std::mt19937 random_;
     boot_backoff backoff_;
     std::optional<reload_state> reload_;
-    bool reload_requested_ = false;  ///< a HUP arrived during a reload: run one more
-    std::vector<control_server::reply> reload_waiters_;       ///< `reload --wait`, this reload
-    std::vector<control_server::reply> next_reload_waiters_;  ///< ... and the coalesced one
+    /// Reloads asked for: `reload --wait` clients of the reload under way, and of one more
+    /// that a HUP during it asked for.
+    struct {
+        std::vector<control_server::reply> waiters;
+        bool another_requested = false;
+        std::vector<control_server::reply> next_waiters;
+    } reload_queue_;
     supervision_counters counters_;
     time_point started_at_ = supervision_clock::now();
     int last_generation_ = 1;
@@ -214,9 +220,13 @@ class arbiter {
     phase phase_ = phase::running;
     time_point stop_deadline_{};
     int exit_status_ = 0;
-    bool any_worker_booted_ = false;
-    int first_generation_spawned_ = 0;
-    int first_generation_failures_ = 0;
+    /// Whether corral ever served, and how the first generation is doing: if none of its
+    /// workers can boot, the master stops (exit 3) instead of retrying forever.
+    struct {
+        bool any_worker_booted = false;
+        int first_generation_spawned = 0;
+        int first_generation_failures = 0;
+    } boots_;
 };
 
 }  // namespace corral

@@ -208,12 +208,13 @@ void arbiter::stop_upgrade(bool quick) {
 }
 
 void arbiter::await_handover() {
-    handover_pipe_ =
+    standby_->handover_pipe =
         std::make_unique<boost::asio::posix::stream_descriptor>(io_, inherited_->handover_fd);
-    handover_pipe_->async_read_some(
-        boost::asio::buffer(&handover_byte_, 1), [this](boost::system::error_code ec, std::size_t) {
+    standby_->handover_pipe->async_read_some(
+        boost::asio::buffer(&standby_->handover_byte, 1),
+        [this](boost::system::error_code ec, std::size_t) {
             if (ec == boost::asio::error::operation_aborted) return;
-            if (!ec && handover_byte_ == '1') return take_charge();
+            if (!ec && standby_->handover_byte == '1') return take_charge();
             log::error(
                 "The previous master (pid {}) gave up on this upgrade or is gone; "
                 "stopping",
@@ -223,16 +224,15 @@ void arbiter::await_handover() {
 }
 
 void arbiter::tell_predecessor_ready() {
-    if (!standby_ || told_predecessor_ || !replacement_complete(workers_, target_)) return;
-    told_predecessor_ = true;
+    if (!standby_ || standby_->told_predecessor || !replacement_complete(workers_, target_)) return;
+    standby_->told_predecessor = true;
     log::info("Ready with {}: asking the previous master (pid {}) to hand over",
               count_of(target_.count, "worker"), inherited_->previous_master);
     notifier(inherited_->predecessor_notify_socket).send("READY=1\nSTATUS=" + status_line());
 }
 
 void arbiter::take_charge() {
-    standby_ = false;
-    handover_pipe_.reset();
+    standby_.reset();
     const auto& cfg = target_spec().cfg;
     try {
         if (!cfg.pidfile.empty())
@@ -248,6 +248,49 @@ void arbiter::take_charge() {
         "(pid {}) drains its workers",
         ::getpid(), target_.generation, inherited_->previous_master);
     report_to_service_manager();
+}
+
+void arbiter::close_unused_inheritance(const generation_spec& spec) {
+    if (!inherited_) return;
+    const auto& used = spec.listeners.items();
+    for (const auto& kept : inherited_->listeners) {
+        if (std::any_of(used.begin(), used.end(), [&](const auto& l) { return l->fd == kept.fd; }))
+            continue;
+        ::close(kept.fd);  // no longer in the configuration
+        for (int shard : kept.shards) ::close(shard);
+    }
+    for (int* fd : {&inherited_->control_fd, &inherited_->metrics_fd})
+        if (*fd >= 0) ::close(std::exchange(*fd, -1));  // not taken by open_endpoints
+}
+
+void arbiter::adopt_upgraded_workers(const upgrade_state& state) {
+    // A build that executed the new binary in place (state version 1) kept its workers as
+    // children of this process: adopt them, and replace them as a reload would.
+    auto now = supervision_clock::now();
+    for (const auto& adopted : state.workers) {
+        worker_slot slot;
+        slot.pid = adopted.pid;
+        slot.generation = adopted.generation;
+        slot.state = adopted.ready ? worker_state::ready : worker_state::booting;
+        slot.spawned_at = now - to_duration(seconds_f{adopted.age_seconds});
+        slot.shard = adopted.shard;
+        slot.full = adopted.full;
+        workers_.push_back(slot);
+    }
+    boots_.any_worker_booted = true;
+    // The old generation's spec is this one (its own is gone with the old image): enough to
+    // roll back to, with this binary's worker.
+    generation_spec spec = std::move(generations_.at(target_.generation));
+    generations_.clear();
+    generations_[state.target_generation] = spec;
+    target_.generation = last_generation_ = state.last_generation + 1;
+    generations_[target_.generation] = std::move(spec);
+    reload_ = reload_state{state.target_generation, state.count};
+    target_.count = state.count;
+    apply_settings(target_spec().cfg);
+    log::info("Upgraded in place: generation {} ({}) replaces generation {} ({} adopted)",
+              target_.generation, count_of(target_.count, "worker"), state.target_generation,
+              state.workers.size());
 }
 
 }  // namespace corral

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <utility>
 
+#include "master/credentials.hpp"
 #include "shared/log.hpp"
 
 namespace corral {
@@ -39,13 +40,8 @@ void set_option(int fd, int level, int option, const bind_address& address) {
 }
 
 int bind_tcp(const bind_address& address, int backlog, bool reuse_port) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     addrinfo* found = nullptr;
-    auto port = std::to_string(address.port);
-    if (int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+    if (int rc = resolve_for_listening(address, &found); rc != 0)
         throw std::runtime_error("getaddrinfo() failed while binding " + address.display() + ": " +
                                  ::gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> result(found, ::freeaddrinfo);
@@ -206,6 +202,35 @@ listener_set listener_set::bind_all(const std::vector<std::string>& addresses,
         }
     }
     return set;
+}
+
+int resolve_for_listening(const bind_address& address, addrinfo** found) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    return ::getaddrinfo(address.host.c_str(), std::to_string(address.port).c_str(), &hints, found);
+}
+
+bind_options bind_options_for(const config& cfg) {
+    bind_options options{
+        cfg.backlog, cfg.reuse_port, {static_cast<unsigned>(cfg.socket_mode), -1, -1}};
+    if (auto owner = resolve_owner(cfg.socket_owner)) {
+        options.socket_files.uid = owner->uid;
+        options.socket_files.gid = owner->gid;
+    }
+    return options;
+}
+
+std::vector<int> listener_set::queued_per_shard() const {
+    std::vector<int> queued;
+    for (const auto& item : listeners_) {
+        if (!item->shards) continue;
+        queued.resize(std::max(queued.size(), static_cast<std::size_t>(item->shards->count())));
+        for (int shard = 0; shard < item->shards->count(); ++shard)
+            queued[static_cast<std::size_t>(shard)] += item->shards->queued(shard);
+    }
+    return queued;
 }
 
 void listener_set::release_socket_files() const {

@@ -4,6 +4,8 @@
 // listener that corral binds itself is split into accept shards (accept_shards.hpp), one
 // socket per worker slot, unless `reuse_port` is off.
 
+#include <netdb.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "master/accept_shards.hpp"
 #include "shared/bind_address.hpp"
+#include "shared/config.hpp"
 
 namespace corral {
 
@@ -51,6 +54,14 @@ struct bind_options {
     socket_file_options socket_files{};
 };
 
+/// getaddrinfo() as for a TCP listener on `address` (AI_PASSIVE, numeric port): 0, and
+/// the list in `found` to freeaddrinfo(); or getaddrinfo()'s error code.
+int resolve_for_listening(const bind_address& address, addrinfo** found);
+
+/// How `cfg` (backlog, reuse_port, socket_mode, socket_owner) says listeners are bound.
+/// Throws std::runtime_error naming an unknown socket_owner.
+bind_options bind_options_for(const config& cfg);
+
 /// A listener kept open across a binary upgrade: its descriptor and its shards 1.. .
 struct inherited_listener {
     int fd = -1;
@@ -78,6 +89,8 @@ class listener_set {
     const std::vector<std::shared_ptr<const listener>>& items() const { return listeners_; }
     /// "a:b:c", for LISTEN_FDNAMES.
     std::string fd_names() const;
+    /// Connections waiting in each accept shard, all sharded listeners together.
+    std::vector<int> queued_per_shard() const;
     /// Leaves the unix socket files in place at close: a new master serves them now.
     void release_socket_files() const;
 

@@ -32,6 +32,7 @@ service_notifier::service_notifier(const std::map<std::string, std::string>& env
 }
 
 void service_notifier::ready(const std::string& status) {
+    announced_ready_ = true;
     last_status_ = status;
     notifier_.send("READY=1\nSTATUS=" + status);
 }
@@ -53,6 +54,12 @@ void service_notifier::status(const std::string& line) {
 }
 
 void service_notifier::watchdog_ping() { notifier_.send("WATCHDOG=1"); }
+
+void service_notifier::watchdog_ping_when_due(std::chrono::steady_clock::time_point now) {
+    if (!watchdog_ || now - last_ping_ < *watchdog_ / 2) return;
+    watchdog_ping();
+    last_ping_ = now;
+}
 
 void service_notifier::main_pid(pid_t pid) { notifier_.send(fmt::format("MAINPID={}", pid)); }
 

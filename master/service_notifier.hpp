@@ -22,7 +22,9 @@ class service_notifier {
     explicit service_notifier(const std::map<std::string, std::string>& environment);
 
     bool enabled() const { return notifier_.enabled(); }
+    /// READY=1 with a STATUS= line; after the first one, announced_ready() is true.
     void ready(const std::string& status);
+    bool announced_ready() const { return announced_ready_; }
     void reloading();
     void stopping(std::chrono::microseconds drain_time);
     /// Sends STATUS= when the line changed since the last one.
@@ -30,6 +32,9 @@ class service_notifier {
     /// The WatchdogSec= interval, when systemd asks this process for pings.
     std::optional<std::chrono::microseconds> watchdog_interval() const { return watchdog_; }
     void watchdog_ping();
+    /// WATCHDOG=1 when systemd asks for pings and half the interval has passed since the
+    /// last one.
+    void watchdog_ping_when_due(std::chrono::steady_clock::time_point now);
     /// MAINPID=: the new master of a binary upgrade is the service's main process now.
     void main_pid(pid_t pid);
 
@@ -37,6 +42,8 @@ class service_notifier {
     notifier notifier_;
     std::optional<std::chrono::microseconds> watchdog_;
     std::string last_status_;
+    bool announced_ready_ = false;
+    std::chrono::steady_clock::time_point last_ping_{};
 };
 
 }  // namespace corral

@@ -23,6 +23,12 @@ struct worker_command {
     std::vector<std::string> arguments;  ///< argv[1..]
 };
 
+/// $PATH in `environment`, where a worker command without '/' is looked up; "" = none.
+inline std::string search_path(const std::map<std::string, std::string>& environment) {
+    auto found = environment.find("PATH");
+    return found == environment.end() ? "" : found->second;
+}
+
 /// `command` as configured (empty = the built-in corral-worker beside this binary), with
 /// argv[0] looked up in `search_path` when it has no '/'. Relative paths are taken from
 /// `working_directory` ("" = the current directory), so that --check-config can resolve

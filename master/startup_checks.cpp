@@ -12,6 +12,7 @@
 
 #include "master/control_server.hpp"
 #include "master/credentials.hpp"
+#include "master/listeners.hpp"
 #include "master/metrics_endpoint.hpp"
 #include "master/notify_channels.hpp"
 #include "master/spawner.hpp"
@@ -157,15 +158,9 @@ class startup_checker {
         }
     }
 
-    /// With the flags the listeners use (listeners.cpp, bind_tcp).
     void check_host_resolves(const bind_address& address) {
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
         addrinfo* found = nullptr;
-        auto port = std::to_string(address.port);
-        if (int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+        if (int rc = resolve_for_listening(address, &found); rc != 0) {
             add(fmt::format("bind: cannot resolve host \"{}\" of {}: {}", address.host,
                             address.text, ::gai_strerror(rc)));
             return;

@@ -184,4 +184,14 @@ std::string metrics_text(const supervision_snapshot& snapshot) {
     return out;
 }
 
+double request_rate::sample(std::uint64_t total, time_point now) {
+    if (std::chrono::duration<double> elapsed = now - sampled_at_; elapsed.count() >= 5) {
+        if (sampled_at_ != time_point{})
+            per_second_ = static_cast<double>(total - sampled_total_) / elapsed.count();
+        sampled_at_ = now;
+        sampled_total_ = total;
+    }
+    return per_second_;
+}
+
 }  // namespace corral

@@ -22,6 +22,19 @@ struct supervision_counters {
     std::uint64_t access_log_dropped_of_exited_workers = 0;
 };
 
+/// Requests per second over the workers, from their counters: recomputed every 5 s, so
+/// a rate in a STATUS= line does not jump with each heartbeat.
+class request_rate {
+  public:
+    /// `total`: every request counted so far; returns the latest rate.
+    double sample(std::uint64_t total, time_point now);
+
+  private:
+    time_point sampled_at_{};
+    std::uint64_t sampled_total_ = 0;
+    double per_second_ = 0;
+};
+
 struct supervision_snapshot {
     const std::vector<worker_slot>& workers;
     const listener_set& listeners;

@@ -173,6 +173,16 @@ std::vector<overdue_worker> find_overdue_workers(const std::vector<worker_slot>&
     return overdue;
 }
 
+handover_verdict decide_handover(const worker_slot& slot, time_point now,
+                                 const std::function<int()>& queued) {
+    if (!slot.handover_since || now - *slot.handover_since < shard_handover_settle)
+        return handover_verdict::wait;
+    if (queued() == 0) return handover_verdict::stop;
+    if (now - *slot.handover_since >= to_duration(shard_handover_limit))
+        return handover_verdict::stop_before_empty;
+    return handover_verdict::wait;
+}
+
 bool died_young(const worker_slot& slot, time_point now) {
     return !slot.ready_at || seconds_f(now - *slot.ready_at) < crash_loop_window;
 }

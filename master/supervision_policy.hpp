@@ -108,6 +108,20 @@ bool born_over_memory_limit(const worker_slot& slot, double max_memory);
 /// "max_worker_lifetime" once it has run that long.
 std::string recycle_reason(const worker_slot& slot, const recycle_limits& limits, time_point now);
 
+/// Whether a retiring worker that is the last on its accept shard (worker_slot::
+/// handover_since) may be told to stop now.
+enum class handover_verdict {
+    wait,               ///< not yet: settling, or connections still queued on its shard
+    stop,               ///< its shard's queue is empty
+    stop_before_empty,  ///< shard_handover_limit reached with connections still queued
+};
+
+/// Not before shard_handover_settle, then once its shard's queue is empty, and at
+/// shard_handover_limit in any case. `queued` (the shard's queue length) is called only
+/// once it matters. A worker that is not handing over gets `wait`.
+handover_verdict decide_handover(const worker_slot& slot, time_point now,
+                                 const std::function<int()>& queued);
+
 /// A worker that exits on its own within this time of its READY=1 failed to start, as
 /// one that never said it: the backoff below applies. One that has served this long
 /// resets the backoff.

@@ -415,6 +415,16 @@ std::map<std::string, std::string> current_environment() {
     return environment;
 }
 
+void pin_config_file(config_sources& sources) {
+    if (sources.file) {
+        sources.file = std::filesystem::absolute(*sources.file);
+    } else if (sources.look_for_default_file) {
+        if (std::filesystem::exists("corral.toml"))
+            sources.file = std::filesystem::absolute("corral.toml");
+        sources.look_for_default_file = false;
+    }
+}
+
 std::string print_config(const config& cfg) {
     std::string out;
     if (cfg.file) out += "# effective configuration; file: " + cfg.file->string() + "\n";

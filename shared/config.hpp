@@ -86,6 +86,10 @@ struct config_sources {
     std::vector<std::string> worker_command{};         ///< after `--`
 };
 
+/// Makes the config file's path absolute, so that a later load (a reload after `chdir`)
+/// reads the same file; ./corral.toml is then the one found now, or none.
+void pin_config_file(config_sources& sources);
+
 /// Builds the effective configuration; throws config_error naming the file, line, column,
 /// key, what was expected and what was found.
 config load_config(const config_sources& sources);

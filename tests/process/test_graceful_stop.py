@@ -50,21 +50,27 @@ class GracefulStop(CorralTestCase):
         self.assertEqual([pid for pid in workers if pid_alive(pid)], [])
         self.assertFalse(os.path.exists(pidfile), "the pidfile outlived the master")
 
-    def test_kill_9_of_the_master_lets_the_workers_finish_what_is_in_flight(self):
-        """SIGKILL to the master mid GET /sleep?ms=1500: the worker (told by its parent-death
-        signal, and by its parent check) still answers 200, then exits."""
+    def kill_master_mid_request(self, sleep_ms, graceful_timeout):
+        """One worker busy with GET /sleep?ms=`sleep_ms` when its master gets SIGKILL;
+        returns (master, worker pid, the request's connection)."""
         port = free_port()
-        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--graceful-timeout", 10)
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--graceful-timeout",
+                                   graceful_timeout)
         master.wait_serving(port)
         worker = master.wait_workers(1).pop()
-
         connection = http_connection(port, timeout=10.0)
         self.addCleanup(connection.close)
-        connection.request("GET", "/sleep?ms=1500")
+        connection.request("GET", f"/sleep?ms={sleep_ms}")
         client_port = connection.sock.getsockname()[1]
         wait_until(lambda: server_has_read_everything(port, client_port), 1.0,
                    "the worker to read the request")
         master.send_signal(signal.SIGKILL)
+        return master, worker, connection
+
+    def test_kill_9_of_the_master_lets_the_workers_finish_what_is_in_flight(self):
+        """SIGKILL to the master mid GET /sleep?ms=1500: the worker (told by its parent-death
+        signal, and by its parent check) still answers 200, then exits."""
+        master, worker, connection = self.kill_master_mid_request(1500, graceful_timeout=10)
         response = connection.getresponse()
         self.assertEqual(response.status, 200)
         self.assertEqual(response.read(), b"slept 1500 ms\n")
@@ -74,21 +80,10 @@ class GracefulStop(CorralTestCase):
     def test_a_worker_whose_master_died_exits_at_graceful_timeout_at_the_latest(self):
         """No master is left to SIGKILL a drain that takes too long: the worker ends it itself
         after graceful_timeout, and says so."""
-        port = free_port()
-        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--graceful-timeout", 1)
-        master.wait_serving(port)
-        worker = master.wait_workers(1).pop()
-        connection = http_connection(port, timeout=10.0)
-        self.addCleanup(connection.close)
-        connection.request("GET", "/sleep?ms=8000")
-        client_port = connection.sock.getsockname()[1]
-        wait_until(lambda: server_has_read_everything(port, client_port), 1.0,
-                   "the worker to read the request")
-        master.send_signal(signal.SIGKILL)
+        master, worker, _ = self.kill_master_mid_request(8000, graceful_timeout=1)
         wait_until(lambda: not pid_alive(worker), 5.0, "the worker to give up its drain")
         self.assertIn("Worker still draining 1 s after its master died (graceful_timeout); "
                       "exiting", master.log())
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -57,7 +57,9 @@ class UnderTheShippedUnitsSandbox(CorralTestCase):
         master.wait_serving(port)
         first = master.wait_workers(4)
         nobody = pwd.getpwnam("nobody").pw_uid
-        self.assertEqual({uid_of(pid) for pid in first}, {nobody})
+        # A worker just forked is root until it drops to `user` before exec.
+        wait_until(lambda: {uid_of(pid) for pid in first} == {nobody}, 5.0,
+                   "every worker to run as nobody")
         control = f"/proc/{master.pid}/root/run/corral/control.sock"
         wait_until(lambda: corral_control("status", "--control", control).returncode == 0, 5.0,
                    "the control socket in /run/corral")

@@ -187,8 +187,6 @@ class StreamedResponses(CorralTestCase):
         """GET /stream of 20,000 lines of 64 KiB (1.3 GB) to a client that does not read:
         the producer waits at its write, the worker's memory stays flat, and the lines
         arrive intact once the client reads."""
-        if os.environ.get("CORRAL_SANITIZED") == "1":
-            self.skipTest("AddressSanitizer's quarantine makes RSS meaningless")
         port = free_port()
         master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}")
         master.wait_serving(port)
@@ -204,8 +202,9 @@ class StreamedResponses(CorralTestCase):
         wait_until(lambda: server_send_queue(port) >= 65536, 5.0,
                    "the worker's socket to hold unsent data")
         grown = rss_kib(worker) - rss_before
-        self.assertLess(grown, 16 * 1024, f"the worker grew by {grown} KiB while the client "
-                        "did not read: the producer did not wait")
+        if os.environ.get("CORRAL_SANITIZED") != "1":  # ASan's quarantine makes RSS meaningless
+            self.assertLess(grown, 16 * 1024, f"the worker grew by {grown} KiB while the "
+                            "client did not read: the producer did not wait")
         sock.settimeout(5)
         data = b""
         while data.count(b"\n") < 100:

@@ -306,3 +306,23 @@ TEST_CASE("boot backoff jitter keeps delays between half and all of the step") {
     boot_backoff backoff([] { return 0.0; }, 1s, 30s);
     CHECK(backoff.record_failure(start).count() == doctest::Approx(0.5));
 }
+
+TEST_CASE("a worker handing its shard over stops once the queue is empty, or at the limit") {
+    auto worker = slot(1, worker_state::draining);
+    int asked = 0;
+    auto queued = [&](int length) {
+        return [&asked, length] {
+            ++asked;
+            return length;
+        };
+    };
+    CHECK(decide_handover(worker, start + 1h, queued(0)) == handover_verdict::wait);  // none
+    worker.handover_since = start;
+    CHECK(decide_handover(worker, start + 10ms, queued(0)) == handover_verdict::wait);
+    CHECK(asked == 0);  // settling: the queue is not even read
+    CHECK(decide_handover(worker, start + 100ms, queued(3)) == handover_verdict::wait);
+    CHECK(decide_handover(worker, start + 100ms, queued(0)) == handover_verdict::stop);
+    CHECK(decide_handover(worker, start + to_duration(shard_handover_limit), queued(3)) ==
+          handover_verdict::stop_before_empty);
+    CHECK(asked == 3);
+}
