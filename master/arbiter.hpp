@@ -172,6 +172,12 @@ class arbiter {
     std::vector<std::string> arguments_;
     /// What a previous master handed over (binary upgrade); set before systemd_ is made.
     std::optional<upgrade_state> inherited_;
+    std::optional<upgrade_child> upgrade_;  ///< the new master, while an upgrade is under way
+    std::filesystem::path executable_;      ///< this binary's path, resolved at start
+    std::string started_in_;                ///< the working directory before `chdir`
+    boost::asio::io_context io_;
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer tick_;
     /// Started by a previous master and not yet in charge: serves, but neither routes,
     /// accepts on the control and metrics sockets, writes the pidfile, nor tells systemd.
     struct standby_state {
@@ -180,12 +186,6 @@ class arbiter {
         bool told_predecessor = false;
     };
     std::optional<standby_state> standby_;
-    std::optional<upgrade_child> upgrade_;  ///< the new master, while an upgrade is under way
-    std::filesystem::path executable_;      ///< this binary's path, resolved at start
-    std::string started_in_;                ///< the working directory before `chdir`
-    boost::asio::io_context io_;
-    boost::asio::signal_set signals_;
-    boost::asio::steady_timer tick_;
     std::unique_ptr<notify_channels> notify_;
     std::unique_ptr<pidfile> pidfile_;
     descriptor_budget descriptors_{[this] { return descriptor_reserve(); }};
