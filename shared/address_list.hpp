@@ -20,10 +20,13 @@ class address_list {
     /// can reach a unix socket.
     bool contains(std::string_view address) const;
 
+    bool operator==(const address_list&) const = default;
+
   private:
     struct network {
         std::array<std::uint8_t, 16> bytes{};  ///< IPv4 as IPv4-mapped IPv6
         int prefix = 128;
+        bool operator==(const network&) const = default;
     };
     bool anyone_ = false;
     std::vector<network> networks_;

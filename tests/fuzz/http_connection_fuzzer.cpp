@@ -37,22 +37,26 @@ struct harness {
     asio::io_context io;
     corral::router routes;
     corral::access_log requests_log{io, "", ""};
-    corral::server_limits limits;
+    corral::server_limits limits = corral::server_limits::from(settings());
     std::unique_ptr<corral::server> server;
+
+    /// The settings a worker would get, with small limits that reach the limit paths
+    /// quickly, and every peer trusted so the forwarded and PROXY paths run.
+    static corral::config settings() {
+        corral::config cfg;
+        cfg.limit_request_line = 200;
+        cfg.limit_request_fields = 8;
+        cfg.limit_request_field_size = 120;
+        cfg.max_body_size = 4096;
+        cfg.proxy_protocol = true;
+        cfg.keepalive = cfg.header_timeout = cfg.body_timeout = 0.05;
+        cfg.forwarded_allow_ips = cfg.proxy_allow_ips = "*";
+        return cfg;
+    }
 
     harness() {
         corral::log::set_level(corral::log::level::critical);
         routes.fallback(echo);
-        limits.head.request_line = 200;  // small limits reach the limit paths quickly
-        limits.head.fields = 8;
-        limits.head.field_size = 120;
-        limits.max_body_size = 4096;
-        limits.proxy_protocol = true;
-        limits.keepalive = std::chrono::milliseconds(50);
-        limits.header_timeout = std::chrono::milliseconds(50);
-        limits.body_timeout = std::chrono::milliseconds(50);
-        limits.forwarded_trusted = corral::address_list("*");
-        limits.proxy_trusted = corral::address_list("*");
         server = std::make_unique<corral::server>(io, routes, limits, requests_log);
     }
 };

@@ -12,16 +12,20 @@
 #include <vector>
 
 #include "../support/beast_framing.hpp"
+#include "server.hpp"
 
 using namespace corral;
 
 namespace {
 
-head_verdict check(std::string_view bytes, head_limits limits = {}) {
+/// The limits of the default settings, as a worker has them.
+head_limits defaults() { return server_limits::from(config{}).head; }
+
+head_verdict check(std::string_view bytes, head_limits limits = defaults()) {
     return check_request_head(bytes, limits);
 }
 
-int status_of(std::string_view bytes, head_limits limits = {}) {
+int status_of(std::string_view bytes, head_limits limits = defaults()) {
     auto verdict = check(bytes, limits);
     return verdict.outcome == head_verdict::kind::rejected ? verdict.status : 0;
 }
@@ -240,7 +244,7 @@ TEST_CASE("Beast's parser frames every head that passes as the check says") {
 }
 
 TEST_CASE("chunk framing held back: a bare LF or CR gets 400, beyond a head's fields 431") {
-    head_limits limits;
+    head_limits limits = defaults();
     auto status = [&](std::string_view framing, std::size_t checked = 0) {
         auto verdict = check_chunk_framing(framing, checked, limits);
         return verdict.outcome == head_verdict::kind::rejected ? verdict.status : 0;
@@ -270,7 +274,7 @@ TEST_CASE("chunk framing held back: a bare LF or CR gets 400, beyond a head's fi
 TEST_CASE("header names with '_' are dropped, refused or passed as header_map says") {
     std::string_view head = "GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n";
     CHECK(status_of(head) == 0);
-    head_limits refuse;
+    head_limits refuse = defaults();
     refuse.header_map = head_limits::underscore::refuse;
     CHECK(status_of(head, refuse) == 400);
     CHECK(has_underscore("X_Forwarded_For"));

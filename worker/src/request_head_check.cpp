@@ -265,7 +265,7 @@ head_verdict check_request_head(std::string_view bytes, const head_limits& limit
             framing.field_count = fields;
             return framing;
         }
-        if (++fields > limits.fields)
+        if (++fields > limits.fields && limits.fields != 0)
             return reject(431, "more header fields than limit_request_fields");
         if (auto problem = check_field_line(line, limits, f);
             problem.outcome == verdict::kind::rejected)

@@ -16,26 +16,36 @@
 #include "corral/router.hpp"
 #include "request_head_check.hpp"
 #include "shared/address_list.hpp"
+#include "shared/config.hpp"
 
 namespace corral {
 
 class connection;
 
+/// What a worker's settings say about serving, in the units the server uses. Made from
+/// the configuration alone (from()), so the settings table stays the one home of each
+/// default; a field a setting does not decide has its value here.
 struct server_limits {
-    std::chrono::milliseconds keepalive{5000};        ///< idle keep-alive connection
-    std::chrono::milliseconds header_timeout{10000};  ///< a started head must be complete
-    std::chrono::milliseconds body_timeout{30000};    ///< between two pieces of a body
-    std::chrono::milliseconds drain_period{1000};     ///< idle connections when draining
+    std::chrono::milliseconds keepalive{};         ///< idle keep-alive connection
+    std::chrono::milliseconds header_timeout{};    ///< a started head must be complete
+    std::chrono::milliseconds body_timeout{};      ///< between two pieces of a body
+    std::chrono::milliseconds drain_period{1000};  ///< idle connections when draining
     head_limits head;
-    std::uint64_t max_body_size = 1 << 20;
-    std::uint64_t websocket_max_message_size = 1 << 20;
-    std::chrono::milliseconds websocket_ping_interval{20000};  ///< 0: no pings
-    std::uint64_t max_requests = 0;  ///< then ask to be recycled; 0 = never
-    std::size_t max_connections = 1000;
-    std::string server_header = "corral";
-    address_list forwarded_trusted{"127.0.0.1,::1"};  ///< forwarded_allow_ips
+    std::uint64_t max_body_size = 0;
+    std::uint64_t websocket_max_message_size = 0;
+    std::chrono::milliseconds websocket_ping_interval{};  ///< 0: no pings
+    std::uint64_t max_requests = 0;                       ///< then ask to be recycled; 0 = never
+    std::size_t max_connections = 0;
+    std::string server_header;
+    address_list forwarded_trusted{""};  ///< forwarded_allow_ips
     bool proxy_protocol = false;
-    address_list proxy_trusted{"127.0.0.1,::1"};  ///< proxy_allow_ips
+    address_list proxy_trusted{""};  ///< proxy_allow_ips
+
+    /// The limits `cfg` sets; `request_limit` is this worker's max_requests with its
+    /// jitter (CORRAL_WORKER_REQUEST_LIMIT), 0 = none.
+    static server_limits from(const config& cfg, std::uint64_t request_limit = 0);
+
+    bool operator==(const server_limits&) const = default;
 };
 
 class server {

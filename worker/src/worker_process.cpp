@@ -8,7 +8,6 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <cmath>
 
 #include "corral/offload.hpp"
 #include "corral/worker.hpp"
@@ -31,35 +30,6 @@ server* running_server = nullptr;
 boost::asio::thread_pool* running_pool = nullptr;
 int generation = 0;
 
-/// Rounds up: a positive setting under a millisecond must not become 0, which means "off"
-/// for some (websocket_ping_interval).
-std::chrono::milliseconds to_milliseconds(double seconds) {
-    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-}
-
-server_limits limits_from(const config& cfg, const worker_values& values) {
-    server_limits limits;
-    limits.keepalive = to_milliseconds(cfg.keepalive);
-    limits.header_timeout = to_milliseconds(cfg.header_timeout);
-    limits.body_timeout = to_milliseconds(cfg.body_timeout);
-    limits.head.request_line = static_cast<std::size_t>(cfg.limit_request_line);
-    limits.head.fields = static_cast<std::size_t>(cfg.limit_request_fields);
-    limits.head.field_size = static_cast<std::size_t>(cfg.limit_request_field_size);
-    limits.head.header_map = cfg.header_map == "refuse"      ? head_limits::underscore::refuse
-                             : cfg.header_map == "dangerous" ? head_limits::underscore::dangerous
-                                                             : head_limits::underscore::drop;
-    limits.max_body_size = static_cast<std::uint64_t>(cfg.max_body_size);
-    limits.websocket_max_message_size = static_cast<std::uint64_t>(cfg.websocket_max_message_size);
-    limits.websocket_ping_interval = to_milliseconds(cfg.websocket_ping_interval);
-    limits.max_connections = static_cast<std::size_t>(cfg.worker_connections);
-    limits.server_header = cfg.server_header;
-    limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);
-    limits.proxy_protocol = cfg.proxy_protocol;
-    limits.proxy_trusted = address_list(cfg.proxy_allow_ips);
-    limits.max_requests = values.request_limit;
-    return limits;
-}
-
 class worker_process {
   public:
     worker_process(const router& routes, worker_hooks hooks, const config& cfg,
@@ -68,7 +38,7 @@ class worker_process {
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           pool_(static_cast<std::size_t>(cfg.threads)),
           requests_log_(io_, cfg.accesslog, cfg.access_log_format),
-          server_(io_, routes, limits_from(cfg, values), requests_log_),
+          server_(io_, routes, server_limits::from(cfg, values.request_limit), requests_log_),
           link_(
               io_, [this] { return counters(); }, [this] { on_master_gone(); }),
           drain_deadline_(io_),
