@@ -19,6 +19,8 @@ from harness import (CORRAL, CorralTestCase, corral_control, corral_status, free
 
 FLOOD_SECONDS = 20
 NOBODY = 65534
+# The attacker runs as nobody, who may not reach a python3 under root's home (pyenv).
+ATTACKER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 # Sends datagrams for argv[1] seconds at every unix socket in /proc/net/unix whose name
 # holds "corral" and the master's pid argv[2] (its notify sockets, whether files or
@@ -95,7 +97,7 @@ def cpu_seconds(pid):
 class HostileNeighbour(CorralTestCase):
 
     def start_attacker(self, script, *args):
-        process = subprocess.Popen([sys.executable, "-c", script, *(str(a) for a in args)],
+        process = subprocess.Popen([ATTACKER_PYTHON, "-c", script, *(str(a) for a in args)],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    preexec_fn=as_nobody, cwd="/")
         self.addCleanup(lambda: process.poll() is None and process.kill())
