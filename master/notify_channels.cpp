@@ -1,5 +1,6 @@
 #include "master/notify_channels.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -29,6 +31,9 @@ constexpr std::size_t max_datagram = 4096;
 constexpr int datagrams_per_turn = 16;
 /// Room a channel's name needs after the directory: "/" and a number.
 constexpr std::size_t channel_name_room = 12;
+/// A notify directory younger than this is never taken for abandoned: its master may not
+/// have locked it yet (it does so right after mkdtemp).
+constexpr auto abandoned_after = std::chrono::seconds(10);
 
 [[noreturn]] void fail(const char* call, const std::string& what) {
     throw std::system_error(errno, std::generic_category(),
@@ -41,6 +46,63 @@ bool searchable(const struct stat& info, const credentials& who) {
     bool in_group = info.st_gid == who.gid || std::find(who.groups.begin(), who.groups.end(),
                                                         info.st_gid) != who.groups.end();
     return info.st_mode & (in_group ? S_IXGRP : S_IXOTH);
+}
+
+/// Whether `name` is what notify_channels names its directories: corral-<pid>.XXXXXX.
+bool is_notify_directory_name(std::string_view name) {
+    if (!name.starts_with("corral-")) return false;
+    auto dot = name.find('.');
+    if (dot == std::string_view::npos || name.size() - dot - 1 != 6 || dot == 7) return false;
+    return std::all_of(name.begin() + 7, name.begin() + static_cast<std::ptrdiff_t>(dot),
+                       [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// Removes directory `name` of `parent_fd` if it is this user's, old enough, and no master
+/// holds its lock; only the sockets in it go with it. True if removed.
+bool remove_if_abandoned(int parent_fd, const char* name) {
+    int fd = ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat info {};
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    bool candidate = ::fstat(fd, &info) == 0 && info.st_uid == ::geteuid() &&
+                     now - std::chrono::seconds(info.st_mtime) > abandoned_after &&
+                     ::flock(fd, LOCK_EX | LOCK_NB) == 0;  // a live master holds it shared
+    bool removed = false;
+    if (candidate) {
+        if (DIR* entries = ::fdopendir(::dup(fd))) {
+            while (dirent* entry = ::readdir(entries)) {
+                struct stat socket_info {};
+                if (::fstatat(fd, entry->d_name, &socket_info, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISSOCK(socket_info.st_mode))
+                    ::unlinkat(fd, entry->d_name, 0);
+            }
+            ::closedir(entries);
+        }
+        removed = ::unlinkat(parent_fd, name, AT_REMOVEDIR) == 0;
+    }
+    ::close(fd);
+    return removed;
+}
+
+/// A master killed with SIGKILL leaves its notify directory behind; the next master of the
+/// same user in the same place removes those that no master holds any more.
+void remove_abandoned_notify_directories(const std::string& parent) {
+    int parent_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd < 0) return;
+    DIR* entries = ::fdopendir(::dup(parent_fd));
+    int removed = 0;
+    while (entries) {
+        dirent* entry = ::readdir(entries);
+        if (!entry) break;
+        if (is_notify_directory_name(entry->d_name) &&
+            remove_if_abandoned(parent_fd, entry->d_name))
+            ++removed;
+    }
+    if (entries) ::closedir(entries);
+    ::close(parent_fd);
+    if (removed > 0)
+        log::info("Removed {} notify director{} in {} left by masters that are gone", removed,
+                  removed == 1 ? "y" : "ies", parent);
 }
 
 }  // namespace
@@ -93,6 +155,7 @@ notify_channels::notify_channels(boost::asio::io_context& io, const std::string&
     std::string parent = notify_base_directory(base, environment);
     if (auto problem = notify_base_problem(parent); !problem.empty())
         throw std::runtime_error("worker_tmp_dir: " + problem);
+    remove_abandoned_notify_directories(parent);
     std::string pattern = fmt::format("{}/corral-{}.XXXXXX", parent, ::getpid());
     if (!::mkdtemp(pattern.data()))
         throw std::runtime_error(fmt::format(

@@ -26,8 +26,9 @@ class notify_channels {
     using handler = std::function<void(int channel, std::string_view message)>;
 
     /// Makes the private directory `<base>/corral-<pid>.XXXXXX` (mode 0711: reachable, not
-    /// listable). `base` "" = $TMPDIR, else /tmp. Throws std::runtime_error naming
-    /// `worker_tmp_dir`, the path and why.
+    /// listable), after removing those of this user's masters that are gone (killed with
+    /// SIGKILL: unlocked and older than 10 s). `base` "" = $TMPDIR, else /tmp. Throws
+    /// std::runtime_error naming `worker_tmp_dir`, the path and why.
     notify_channels(boost::asio::io_context& io, const std::string& base,
                     const std::map<std::string, std::string>& environment, handler on_message);
     /// Closes every channel and removes their files and the directory.

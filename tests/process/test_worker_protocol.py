@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import stat
 import sys
 import unittest
@@ -18,6 +19,14 @@ def assert_own_notify_socket(test, path, master_pid):
     test.assertTrue(stat.S_ISSOCK(info.st_mode), path)
     test.assertEqual(stat.S_IMODE(info.st_mode), 0o600, path)
     test.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o711, path)
+
+
+def notify_directory(parent, master_pid):
+    """The notify directory of master `master_pid` in `parent`."""
+    found = [name for name in os.listdir(parent) if name.startswith(f"corral-{master_pid}.")]
+    assert len(found) == 1, f"notify directories of {master_pid} in {parent}: {found}"
+    return os.path.join(parent, found[0])
+
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol_probe.py")
 
@@ -106,6 +115,33 @@ class WorkerProtocol(CorralTestCase):
             environment = json.load(file)["environment"]
         assert_own_notify_socket(self, environment["NOTIFY_SOCKET"], master.pid)
         self.assertNotEqual(environment["LISTEN_FDNAMES"], "from-systemd")
+
+    def test_a_masters_notify_directory_left_by_sigkill_is_removed_by_the_next_master(self):
+        """A master killed with SIGKILL cannot remove its notify directory; the next one in
+        the same worker_tmp_dir removes it, and leaves a live master's alone."""
+        def start(*extra):
+            master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}",
+                                       "--worker-tmp-dir", self.tmp, *extra)
+            master.wait_workers(1)
+            return master, notify_directory(self.tmp, master.pid)
+
+        live, live_directory = start()
+        killed, killed_directory = start()
+        killed.send_signal(signal.SIGKILL)
+        killed.wait_exit()
+        old = 3600  # seconds; one younger than 10 s might be a master's not yet locked
+        for directory in (live_directory, killed_directory):
+            os.utime(directory, (os.stat(directory).st_atime - old,
+                                 os.stat(directory).st_mtime - old))
+        stray = os.path.join(self.tmp, "corral-1.notours")  # not a notify directory's name
+        os.mkdir(stray)
+        os.utime(stray, (0, 0))
+        nxt, _ = start()
+        nxt.wait_log("Removed 1 notify directory in")
+        self.assertFalse(os.path.exists(killed_directory))
+        self.assertTrue(os.path.isdir(live_directory), "a live master's directory was removed")
+        self.assertTrue(os.path.isdir(stray))
+        self.assertEqual(len(live.worker_pids()), 1)
 
     def test_a_booting_worker_may_extend_its_boot_timeout_and_beat_before_ready(self):
         """EXTEND_TIMEOUT_USEC= and WATCHDOG=1 while booting, READY=1 after boot_timeout:
