@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# How evenly two workers share the load: ../shared/bench/compare.sh --workers 2, RUNS runs
+# How evenly two workers share the load: tests/bench/compare.sh --workers 2, RUNS runs
 # (default 10) of each scenario, corral with accept shards (the default), corral with one
 # shared socket (--no-reuse-port) and nginx, in alternating order. Prints, per run, the
 # busier worker's share of the workers' CPU seconds, then per server the worst and the
 # median share and in how many runs the busier worker did more than 60%.
 #   tests/bench/two_workers.sh  (build-release first; DURATION=4, SCENARIOS="plaintext close")
+# Needs what compare.sh needs for nginx and these scenarios (wrk, apache2-utils, nginx), and
+# python3. corral is compare.sh's `corral` server and CORRAL_BIN the binary it runs:
+# build-release/bin/corral, else build/bin/corral (a warning says so).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-compare=../shared/bench/compare.sh
-[ -x "$compare" ] || { echo "two_workers: $compare is not there (the team kit)" >&2; exit 2; }
+compare=tests/bench/compare.sh
+command -v python3 >/dev/null || { echo "two_workers: install python3: apt-get install -y python3" >&2; exit 2; }
+[ -x build-release/bin/corral ] || [ -n "${CORRAL_BIN:-}" ] ||
+    echo "two_workers: no build-release/bin/corral: measuring build/bin/corral, not a release build" >&2
 export DURATION=${DURATION:-4}
 runs=${RUNS:-10}
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-shards='corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS'
-shared='shared=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS --no-reuse-port'
+shards=corral
+# shellcheck disable=SC2016 # expanded by compare.sh's bash -c, which exports these
+shared='shared=exec "$CORRAL_BIN" --bind 127.0.0.1:$PORT --workers $WORKERS --no-reuse-port'
 for run in $(seq "$runs"); do
     for scenario in ${SCENARIOS:-plaintext close}; do
         if [ $((run % 2)) = 0 ]; then servers=(nginx "$shared" "$shards"); else servers=("$shards" "$shared" nginx); fi

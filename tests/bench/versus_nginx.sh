@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# corral beside nginx with ../shared/bench/compare.sh, one worker pinned, each scenario
+# corral beside nginx with tests/bench/compare.sh, one worker pinned, each scenario
 # run 3 times; prints the median req/s, p99 and kreq/cpu of each server and the ratios.
 #   tests/bench/versus_nginx.sh [OUT_DIR]  (build-release first; DURATION=6 by default)
 # Writes OUT_DIR/versus_nginx.tsv (default build-release/bench) and, with gnuplot, a chart
 # of the requests per CPU-second: OUT_DIR/versus_nginx.png.
+# Needs what compare.sh needs for nginx and all scenarios (wrk, apache2-utils, nginx,
+# util-linux), and python3; gnuplot for the chart. corral is compare.sh's `corral` server:
+# build-release/bin/corral, else build/bin/corral (a warning says so), or CORRAL_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-compare=../shared/bench/compare.sh
-[ -x "$compare" ] || { echo "versus_nginx: $compare is not there (the team kit)" >&2; exit 2; }
+compare=tests/bench/compare.sh
+command -v python3 >/dev/null || { echo "versus_nginx: install python3: apt-get install -y python3" >&2; exit 2; }
+[ -x build-release/bin/corral ] || [ -n "${CORRAL_BIN:-}" ] ||
+    echo "versus_nginx: no build-release/bin/corral: measuring build/bin/corral, not a release build" >&2
 export DURATION=${DURATION:-6}
 out=${1:-build-release/bench}
 mkdir -p "$out"
 results=$(mktemp)
-corral='corral=exec ./build-release/bin/corral --bind 127.0.0.1:$PORT --workers $WORKERS'
+trap 'rm -f "$results"' EXIT
+corral=corral
 for run in 1 2 3; do
     for scenario in plaintext pipelined close; do
         # The order alternates: the machine's speed drifts within a run, and whichever
@@ -50,7 +56,6 @@ with open(sys.argv[2], "w") as tsv:
         ck = statistics.median(r[2] for r in rows[(scenario, "corral")])
         tsv.write(f"{scenario}\t{nk:.1f}\t{ck:.1f}\n")
 PY
-rm -f "$results"
 if command -v gnuplot >/dev/null; then
     gnuplot <<GP
 set terminal png size 800,450
