@@ -453,13 +453,8 @@ void connection::make_room() {
 }
 
 asio::awaitable<bool> connection::flush() {
-    // Not a synchronous write_some first (NOTES.md's last step): tried three times, it
-    // makes wrk see a read error now and then while workers recycle under load
-    // (test_recycling: 4 runs in 29, and 4 in 12 even with connections counted from
-    // accept; 0 in 8 without it). The error is an end of stream where wrk expected a
-    // response, with no reset on the wire (tcpdump), and no connection of the worker
-    // closes after a keep-alive response without the client's end (logged); the cause
-    // is still to be found, and losing a request on a recycle is not allowed.
+    // No synchronous write_some before the asynchronous write: with one, clients lost a
+    // request now and then while workers recycled under load (docs/benchmarks.md).
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(output_), use_tuple);
     output_.clear();
     co_return !ec;
