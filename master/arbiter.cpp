@@ -97,9 +97,9 @@ void arbiter::start() {
     for (const auto& item : spec.listeners.items()) {
         if (socket_activated_)
             log::info("Listening at: {} (fd {}, named \"{}\" by the service manager)",
-                      item->address.display(), item->fd, item->name);
+                      item->bound_address(), item->fd, item->name);
         else
-            log::info("Listening at: {} (fd {}){}", item->address.display(), item->fd,
+            log::info("Listening at: {} (fd {}){}", item->bound_address(), item->fd,
                       item->shards ? ", an accept shard per worker" : "");
     }
     if (!spec.cfg.pidfile.empty() && !standby_)
@@ -254,6 +254,8 @@ void arbiter::on_notify(int channel, std::string_view message) {
             boots_.any_worker_booted = true;
             log::info("Worker {} ready in {} ms (generation {})", slot->pid,
                       milliseconds_since(slot->spawned_at, now), slot->generation);
+            // Its size as it starts serving: what any replacement would be again.
+            if (recycle_limits_.max_memory > 0) sample_memory(*slot);
         } else if (key == "WATCHDOG" && value == "1") {
             slot->last_heartbeat = now;  // from a booting worker too: the clock runs from it
         } else if (key == "EXTEND_TIMEOUT_USEC" && slot->state == worker_state::booting) {
@@ -360,7 +362,7 @@ void arbiter::murder_workers() {
                     slot->pid, deadlines_.boot.count());
                 break;
             case overdue_reason::heartbeat_timeout:
-                log::critical("worker {} timed out (no heartbeat for {:.0f} s), sending SIGABRT",
+                log::critical("Worker {} timed out (no heartbeat for {:.0f} s), sending SIGABRT",
                               slot->pid, waited);
                 slot->aborted_at = now;
                 break;
@@ -394,26 +396,33 @@ void arbiter::recycle_workers() {
     last_recycle_check_ = now;
     for (auto& slot : workers_) {
         if (slot.draining()) continue;
-        auto bytes = proportional_set_size(slot.pid);
-        if (!bytes || slot.state != worker_state::ready) {
-            slot.memory = bytes;
+        if (slot.state != worker_state::ready) {
+            slot.memory = proportional_set_size(slot.pid);
             continue;
         }
-        note_memory_sample(slot, *bytes, recycle_limits_.max_memory);
-        if (born_over_memory_limit(slot, recycle_limits_.max_memory) &&
-            memory_warned_generations_.insert(slot.generation).second)
-            log::warning(
-                "Worker {} (generation {}) uses {:.1f} MiB from its start, above "
-                "max_worker_memory ({:.1f} MiB): replacing it would not help, so "
-                "workers that start above it are not recycled for memory; raise "
-                "max_worker_memory",
-                slot.pid, slot.generation, static_cast<double>(*bytes) / 1048576,
-                recycle_limits_.max_memory / 1048576);
-        if (!slot.replace_reason.empty()) continue;
+        if (!sample_memory(slot) || !slot.replace_reason.empty()) continue;
         slot.replace_reason = recycle_reason(slot, recycle_limits_, now);
         if (!slot.replace_reason.empty())
             log::info("Worker {} will be replaced ({})", slot.pid, slot.replace_reason);
     }
+}
+
+bool arbiter::sample_memory(worker_slot& slot) {
+    auto bytes = proportional_set_size(slot.pid);
+    if (!bytes) {
+        slot.memory = bytes;
+        return false;
+    }
+    note_memory_sample(slot, *bytes, recycle_limits_.max_memory);
+    if (born_over_memory_limit(slot, recycle_limits_.max_memory) &&
+        memory_warned_generations_.insert(slot.generation).second)
+        log::warning(
+            "Worker {} (generation {}) uses {:.1f} MiB from its start, above max_worker_memory "
+            "({:.1f} MiB): replacing it would not help, so workers that start above it are not "
+            "recycled for memory; raise max_worker_memory",
+            slot.pid, slot.generation, static_cast<double>(*bytes) / 1048576,
+            recycle_limits_.max_memory / 1048576);
+    return true;
 }
 
 void arbiter::manage_workers() {

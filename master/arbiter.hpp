@@ -63,6 +63,7 @@ class arbiter {
         std::vector<control_server::reply> waiters{};  ///< `corral upgrade` clients
         bool killed = false;    ///< signalled by this master (deadline, or stopping)
         std::string failure{};  ///< why, when this master ended it
+        bool checking = false;  ///< pid is the new binary's --check-config, not yet a master
     };
 
     /// A reload under way: what to go back to if the new generation cannot boot.
@@ -82,9 +83,12 @@ class arbiter {
     /// Takes $CORRAL_UPGRADE_STATE out of `environment` and puts systemd's settings back.
     static std::optional<upgrade_state> take_upgrade_state(
         std::map<std::string, std::string>& environment);
-    /// Whether an upgrade may start now and the new binary passes --check-config; "" = yes.
+    /// Whether an upgrade may start now; "" = yes.
     std::string check_upgrade();
+    /// USR2 or `corral upgrade`: runs the new binary's --check-config, then (once it exits
+    /// 0, finish_binary_check) starts the new master.
     void request_upgrade(std::optional<control_server::reply> waiter);
+    void finish_binary_check(int wait_status);
     /// Starts the new master beside this one; returns why it could not ("" when it did).
     std::string start_upgrade();
     void on_new_master_message(std::string_view message);
@@ -107,6 +111,8 @@ class arbiter {
     /// Opens the control socket and the metrics endpoint `cfg` asks for, keeping those that
     /// did not change and closing the others; throws, changing nothing, if one cannot be bound.
     void open_endpoints(const config& cfg);
+    /// The control socket `cfg` asks for (control_socket_location.hpp); "" = none.
+    std::string control_socket_for(const config& cfg) const;
     /// Descriptors kept for spawning and hearing workers: the endpoints use the rest.
     int descriptor_reserve() const;
     /// Throws when the workers of `spec` could not reach their notify sockets.
@@ -139,6 +145,9 @@ class arbiter {
     /// Resets the start backoff once a worker has served for crash_loop_window.
     void note_stable_workers();
     void recycle_workers();
+    /// Measures a ready worker's memory (PSS) for recycling, and warns once per generation
+    /// when it started above max_worker_memory; false when it could not be measured.
+    bool sample_memory(worker_slot& slot);
     void manage_workers();
     void spawn_worker();
     void retire_worker(worker_slot& slot);

@@ -2,6 +2,8 @@
 // a previous master or bind), the workers' notify sockets, the control socket with its
 // commands, the metrics endpoint, and what it tells systemd.
 
+#include <unistd.h>
+
 #include "master/arbiter.hpp"
 #include "master/control_commands.hpp"
 #include "shared/exit_codes.hpp"
@@ -31,11 +33,25 @@ void arbiter::take_listeners(generation_spec& spec) {
                                             inherited_ ? &inherited : nullptr);
 }
 
-void arbiter::open_endpoints(const config& cfg) {
+std::string arbiter::control_socket_for(const config& cfg) const {
     auto runtime_directory = sources_.environment.count("RUNTIME_DIRECTORY")
                                  ? sources_.environment.at("RUNTIME_DIRECTORY")
                                  : "";
     auto path = control_socket_path(cfg.control_socket, cfg.pidfile, runtime_directory);
+    if (!path.empty() || cfg.control_socket == "off") return path;
+    // Nothing names one: the default in the user's runtime directory, which `corral status`
+    // finds by itself. A reload keeps it, and an upgrade keeps the previous master's.
+    auto directory = user_runtime_directory(sources_.environment);
+    if (directory.empty()) return "";
+    for (const std::string* kept :
+         {control_ ? &control_->path() : nullptr, inherited_ ? &inherited_->control_path : nullptr})
+        if (kept && kept->starts_with(directory + "/")) return *kept;
+    remove_stale_control_sockets(directory);
+    return default_control_socket(directory, ::getpid());
+}
+
+void arbiter::open_endpoints(const config& cfg) {
+    auto path = control_socket_for(cfg);
     // A previous master's sockets, when this one is its upgrade and the address is the same.
     auto handed = [&](const std::string& wanted, const std::string& given, int& fd) {
         return inherited_ && wanted == given ? std::exchange(fd, -1) : -1;
@@ -77,9 +93,12 @@ void arbiter::open_endpoints(const config& cfg) {
 }
 
 int arbiter::descriptor_reserve() const {
-    // Per worker that may be starting: its notify socket, and the pipe and pidfd of the
-    // spawn; plus the master's own files.
-    return 16 + 2 * (target_.count + target_.surge);
+    // Per worker that may yet start beside those alive (whose notify sockets are open
+    // already): its notify socket. Plus what one spawn holds while it runs (a pipe, a
+    // pidfd; spawns happen one at a time) and the master's own files (a pidfile being
+    // written, a log reopened, a config read on HUP).
+    int alive = static_cast<int>(workers_.size());
+    return 16 + std::max(0, target_.count + target_.surge - alive);
 }
 
 void arbiter::open_notify_channels(const generation_spec& spec) {

@@ -71,7 +71,7 @@ std::string arbiter::start_reload() {
     for (const auto& item : next.listeners.items())
         if (std::find(current.listeners.items().begin(), current.listeners.items().end(), item) ==
             current.listeners.items().end())
-            log::info("Listening at: {} (fd {}), from generation {} on", item->address.display(),
+            log::info("Listening at: {} (fd {}), from generation {} on", item->bound_address(),
                       item->fd, target_.generation);
     generations_[target_.generation] = std::move(next);
     log::info("Reloading: generation {} ({}) replaces generation {}", target_.generation,

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/read.hpp>
@@ -17,6 +18,9 @@
 
 namespace corral {
 namespace {
+
+/// How long the new binary's --check-config may take before the upgrade is abandoned.
+constexpr std::chrono::seconds binary_check_limit{30};
 
 std::string lookup(const std::map<std::string, std::string>& environment, const char* key) {
     auto found = environment.find(key);
@@ -54,22 +58,45 @@ std::string arbiter::check_upgrade() {
         : ::getpid() == 1
             ? "corral is PID 1 here, and the container would end with it after handing over; "
               "start a new container with the new binary instead"
-            : check_new_binary(executable_, arguments_, started_in_);
+            : "";
     if (!problem.empty()) log::error("Upgrade aborted: {}; this master keeps serving", problem);
     return problem;
 }
 
 void arbiter::request_upgrade(std::optional<control_server::reply> waiter) {
-    if (auto problem = check_upgrade(); !problem.empty()) {
-        if (waiter) (*waiter)({{"ok", false}, {"error", problem}});
-        return;
+    auto problem = check_upgrade();
+    if (problem.empty()) {
+        // The binary's own --check-config first, in a process of its own: the loop goes on
+        // supervising meanwhile, and the reaper hears its exit (finish_binary_check).
+        try {
+            pid_t pid = start_binary_check(executable_, arguments_, started_in_);
+            upgrade_ = upgrade_child{pid, -1, -1, supervision_clock::now() + binary_check_limit};
+            upgrade_->checking = true;
+            if (waiter) upgrade_->waiters.push_back(std::move(*waiter));
+            return;
+        } catch (const std::system_error& e) {
+            problem = e.what();
+            log::error("Upgrade aborted: {}; this master keeps serving", problem);
+        }
     }
-    if (auto problem = start_upgrade(); !problem.empty()) {
+    if (waiter) (*waiter)({{"ok", false}, {"error", problem}});
+}
+
+void arbiter::finish_binary_check(int wait_status) {
+    auto waiters = std::move(upgrade_->waiters);
+    auto problem = !upgrade_->failure.empty() ? upgrade_->failure
+                                              : binary_check_problem(executable_, wait_status);
+    upgrade_.reset();
+    if (problem.empty() && phase_ != phase::running) problem = "corral is stopping";
+    if (!problem.empty()) {
+        log::error("Upgrade aborted: {}; this master keeps serving", problem);
+    } else if (problem = start_upgrade(); !problem.empty()) {
         log::error("Upgrade failed: {}; this master keeps serving", problem);
-        if (waiter) (*waiter)({{"ok", false}, {"error", problem}});
+    } else {
+        upgrade_->waiters = std::move(waiters);
         return;
     }
-    if (waiter) upgrade_->waiters.push_back(std::move(*waiter));
+    for (auto& reply : waiters) reply({{"ok", false}, {"error", problem}});
 }
 
 std::string arbiter::start_upgrade() {
@@ -129,20 +156,39 @@ std::string arbiter::start_upgrade() {
     return "";
 }
 
+namespace {
+
+/// Whether `pid`, a child, has exited: it is left to the reaper (WNOWAIT).
+bool has_exited(pid_t pid) {
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == pid;
+}
+
+}  // namespace
+
 void arbiter::on_new_master_message(std::string_view message) {
     for (auto [key, value] : parse_notify_message(message))
         if (key == "READY" && value == "1") return complete_upgrade();
 }
 
 void arbiter::complete_upgrade() {
+    // It may have died since it said READY=1: then its exit, not yet reaped, is the answer.
+    if (upgrade_->killed || has_exited(upgrade_->pid)) return;
+    log::info("Upgrade: the new master (pid {}) is ready; handing over to it", upgrade_->pid);
+    systemd_.main_pid(upgrade_->pid);  // before the new master speaks to systemd as main pid
+    if (::write(upgrade_->handover_fd, "1", 1) != 1) {
+        systemd_.main_pid(::getpid());
+        upgrade_->failure =
+            fmt::format("write() failed while handing over to the new master (pid {}): {}",
+                        upgrade_->pid, std::strerror(errno));
+        upgrade_->killed = true;
+        ::kill(upgrade_->pid, SIGKILL);  // reaped, then fail_upgrade() with this reason
+        return;
+    }
     upgrade_child child = std::move(*upgrade_);
     upgrade_.reset();
     notify_->close(child.channel);
-    log::info("Upgrade: the new master (pid {}) is ready; handing over to it", child.pid);
-    systemd_.main_pid(child.pid);  // before the new master speaks to systemd as the main pid
-    if (::write(child.handover_fd, "1", 1) != 1)
-        log::error("write() failed while handing over to pid {}: {}", child.pid,
-                   std::strerror(errno));
     ::close(child.handover_fd);
     for (auto& reply : child.waiters)
         reply({{"ok", true}, {"pid", child.pid}, {"generation", last_generation_ + 1}});
@@ -185,14 +231,21 @@ void arbiter::fail_upgrade(const std::string& why) {
 void arbiter::check_upgrade_deadline() {
     if (!upgrade_ || upgrade_->killed || supervision_clock::now() < upgrade_->deadline) return;
     upgrade_->failure =
-        fmt::format("the new master (pid {}) was not ready within {:.0f} s", upgrade_->pid,
-                    new_master_deadline(target_spec().cfg.boot_timeout).count());
+        upgrade_->checking
+            ? fmt::format("{} --check-config did not finish within {} s", executable_.string(),
+                          binary_check_limit.count())
+            : fmt::format("the new master (pid {}) was not ready within {:.0f} s", upgrade_->pid,
+                          new_master_deadline(target_spec().cfg.boot_timeout).count());
     upgrade_->killed = true;
     ::kill(upgrade_->pid, SIGKILL);  // its workers get SIGTERM (parent-death signal)
 }
 
 bool arbiter::reap_upgrade_child(pid_t pid, int wait_status) {
     if (!upgrade_ || pid != upgrade_->pid) return false;
+    if (upgrade_->checking) {
+        finish_binary_check(wait_status);
+        return true;
+    }
     fail_upgrade(!upgrade_->failure.empty()
                      ? upgrade_->failure
                      : fmt::format("the new master (pid {}) {} before it was ready", pid,
@@ -204,7 +257,7 @@ void arbiter::stop_upgrade(bool quick) {
     if (!upgrade_ || upgrade_->killed) return;
     upgrade_->failure = "corral is stopping";
     upgrade_->killed = true;
-    ::kill(upgrade_->pid, quick ? SIGQUIT : SIGTERM);
+    ::kill(upgrade_->pid, upgrade_->checking ? SIGKILL : quick ? SIGQUIT : SIGTERM);
 }
 
 void arbiter::await_handover() {

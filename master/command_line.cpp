@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 
 #include "shared/settings.hpp"
@@ -13,6 +14,24 @@ namespace {
 std::string option_help(const setting& s) {
     return fmt::format("{} [default: {}{}{}] [env: {}]", s.help, s.default_value,
                        s.unit.empty() ? "" : " ", s.unit, environment_variable(s));
+}
+
+/// What --help shows after the flag: the table's name for it, else one from its type and
+/// unit (N, SECONDS, BYTES, MODE, the choices).
+std::string value_name(const setting& s) {
+    if (!s.value_name.empty()) return std::string(s.value_name);
+    if (s.octal) return "MODE";
+    if (!s.choices.empty()) {
+        std::string choices(s.choices);
+        std::replace(choices.begin(), choices.end(), '|', ',');
+        return "{" + choices + "}";
+    }
+    if (s.unit == "seconds") return "SECONDS";
+    if (s.unit == "bytes") return "BYTES";
+    if (std::holds_alternative<int config::*>(s.field) ||
+        std::holds_alternative<double config::*>(s.field))
+        return s.accepts_auto ? "N|auto" : "N";
+    return "TEXT";
 }
 
 }  // namespace
@@ -36,7 +55,8 @@ command_line parse_command_line(int argc, const char* const* argv) {
 
     std::string config_file;
     app.add_option("-c,--config", config_file,
-                   "Config file (TOML) [default: ./corral.toml if present]");
+                   "Config file (TOML) [default: ./corral.toml if present]")
+        ->type_name("FILE");
     std::vector<std::pair<const setting*, std::vector<std::string>>> values;
     values.reserve(settings().size());
     std::vector<CLI::Option*> options;
@@ -51,8 +71,11 @@ command_line parse_command_line(int argc, const char* const* argv) {
         bool repeatable =
             std::holds_alternative<std::vector<std::string> config::*>(s.field) ||
             std::holds_alternative<std::map<std::string, std::string> config::*>(s.field);
-        option->type_size(1)->allow_extra_args(false);
+        option->type_size(1)->allow_extra_args(false)->type_name(value_name(s));
+        // One value each time; a repeatable one (-b, -e) may be given again, and only it
+        // gets CLI11's "..." in --help.
         if (!repeatable) option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+        option->expected(1, repeatable ? CLI::detail::expected_max_vector_size : 1);
         options.push_back(option);
     }
     bool check = false, print = false, markdown = false;

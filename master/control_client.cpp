@@ -1,5 +1,7 @@
 #include "master/control_client.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,6 +21,7 @@
 #include <regex>
 
 #include "master/control_server.hpp"
+#include "master/control_socket_location.hpp"
 #include "master/pidfile.hpp"
 #include "master/status_report.hpp"
 #include "shared/exit_codes.hpp"
@@ -74,6 +77,27 @@ master_address from_pidfile(const std::string& pidfile, const std::string& contr
     return address;
 }
 
+/// The one master of this user that answers in the user's runtime directory, where a
+/// master whose settings name no control socket makes it.
+master_address search_user_runtime_directory() {
+    auto directory = user_runtime_directory(current_environment());
+    std::vector<std::string> answering;
+    if (!directory.empty())
+        for (const auto& path : default_control_sockets(directory))
+            if (control_socket_answers(path)) answering.push_back(path);
+    if (answering.size() == 1) return {answering.front(), 0};
+    if (answering.size() > 1)
+        throw CLI::ValidationError(
+            fmt::format("{} masters answer in {} ({}): choose one with --control SOCKET",
+                        answering.size(), directory, fmt::join(answering, ", ")));
+    throw CLI::ValidationError(fmt::format(
+        "cannot find the master: no control socket answers in {}; give --control SOCKET, "
+        "--pid FILE or -c CONFIG (with pidfile or control_socket set)",
+        directory.empty() ? "this user's runtime directory (there is none: $XDG_RUNTIME_DIR "
+                            "is not set and /run/user/UID does not exist)"
+                          : directory));
+}
+
 master_address find_master(const options& given) {
     if (!given.control.empty()) return {given.control, 0};
     if (!given.pidfile.empty()) return from_pidfile(given.pidfile, "");
@@ -88,13 +112,27 @@ master_address find_master(const options& given) {
         if (!socket.empty()) return {socket, 0};
     }
     if (runtime) return {std::string(runtime) + "/control.sock", 0};
-    throw CLI::ValidationError(
-        "cannot find the master: give --control SOCKET, --pid FILE or "
-        "-c CONFIG (with pidfile or control_socket set)");
+    return search_user_runtime_directory();
 }
 
-boost::json::object ask(const std::string& socket_path, const boost::json::object& request) {
+/// How long a command that the master answers at once may wait for its answer; a master
+/// that does not answer within it is stuck, and saying so beats hanging.
+constexpr int answer_timeout_seconds = 10;
+
+/// Whether the master answers `given` only once something has happened (a reload with
+/// --wait, an upgrade): those are bounded by the master's own deadlines instead.
+bool answer_waits(const options& given) {
+    return (given.command == "reload" && given.wait) || given.command == "upgrade";
+}
+
+boost::json::object ask(const std::string& socket_path, const boost::json::object& request,
+                        int timeout_seconds) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && timeout_seconds > 0) {
+        timeval timeout{timeout_seconds, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    }
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
@@ -108,9 +146,13 @@ boost::json::object ask(const std::string& socket_path, const boost::json::objec
     bool sent =
         ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
     char buffer[4096];
-    ssize_t got;
+    ssize_t got = -1;
     while (sent && (got = ::read(fd, buffer, sizeof buffer)) > 0) answer.append(buffer, got);
+    bool timed_out = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);  // SO_RCVTIMEO
     ::close(fd);
+    if (timed_out)
+        throw control_failure(fmt::format("the master at {} did not answer within {} s",
+                                          socket_path, timeout_seconds));
     boost::system::error_code ec;
     auto reply = boost::json::parse(answer, ec);
     if (ec || !reply.is_object())
@@ -123,12 +165,17 @@ std::optional<int> signal_for(const options& given) {
     if (given.command == "reload" && !given.wait) return SIGHUP;
     if (given.command == "stop") return given.quick ? SIGQUIT : SIGTERM;
     if (given.command == "reopen-logs") return SIGUSR1;
-    if (given.command == "upgrade") return SIGUSR2;
-    return std::nullopt;
+    return std::nullopt;  // upgrade too: only the socket tells whether it completed
 }
 
 int signal_master(const options& given, int pid) {
     auto signal_number = signal_for(given);
+    if (given.command == "upgrade")
+        throw control_failure(fmt::format(
+            "`corral upgrade` needs the control socket, which was not found: only the master's "
+            "answer tells whether the upgrade completed (to start one without waiting for it, "
+            "send USR2: kill -USR2 {})",
+            pid));
     if (!signal_number)
         throw control_failure("`corral " + given.command +
                               "` needs the control socket, which "
@@ -212,7 +259,9 @@ int run_control_command(int argc, const char* const* argv) {
         return exit_code::usage_error;
     }
     try {
-        if (!master.socket.empty()) return report(given, ask(master.socket, request_for(given)));
+        if (!master.socket.empty())
+            return report(given, ask(master.socket, request_for(given),
+                                     answer_waits(given) ? 0 : answer_timeout_seconds));
         if (master.pid > 0) return signal_master(given, master.pid);
         throw control_failure("no control socket and no running master's pid were found");
     } catch (const control_failure& e) {

@@ -107,13 +107,4 @@ void control_server::hand_over() {
     socket_file_.release_socket_files();
 }
 
-std::string control_socket_path(const std::string& configured, const std::string& pidfile,
-                                const std::string& runtime_directory) {
-    if (configured == "off") return "";
-    if (!configured.empty()) return configured;
-    if (!runtime_directory.empty()) return runtime_directory + "/control.sock";
-    if (!pidfile.empty()) return pidfile + ".sock";
-    return "";
-}
-
 }  // namespace corral

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "master/control_socket_location.hpp"
 #include "master/guarded_acceptor.hpp"
 #include "master/listeners.hpp"
 
@@ -45,10 +46,5 @@ class control_server {
     std::shared_ptr<const handler> on_request_;  ///< shared with sessions, which may outlive this
     std::unique_ptr<guarded_acceptor<boost::asio::local::stream_protocol>> acceptor_;
 };
-
-/// Where the control socket goes for this configuration: `control_socket` when set,
-/// else $RUNTIME_DIRECTORY/control.sock, else <pidfile>.sock; "" = none.
-std::string control_socket_path(const std::string& configured, const std::string& pidfile,
-                                const std::string& runtime_directory);
 
 }  // namespace corral

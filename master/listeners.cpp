@@ -1,6 +1,8 @@
 #include "master/listeners.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -145,6 +148,32 @@ listener::listener(bind_address where, int descriptor, bool created_file, std::s
       fd(descriptor),
       name(fd_name_.empty() ? fd_name(address) : std::move(fd_name_)),
       owns_socket_file(created_file) {}
+
+std::string listener::bound_address() const {
+    sockaddr_storage storage{};
+    socklen_t size = sizeof storage;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &size) != 0)
+        return address.display();
+    char text[INET6_ADDRSTRLEN] = "";
+    if (storage.ss_family == AF_INET) {
+        const auto& v4 = reinterpret_cast<const sockaddr_in&>(storage);
+        ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
+        return fmt::format("http://{}:{}", text, ntohs(v4.sin_port));
+    }
+    if (storage.ss_family == AF_INET6) {
+        const auto& v6 = reinterpret_cast<const sockaddr_in6&>(storage);
+        ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+        return fmt::format("http://[{}]:{}", text, ntohs(v6.sin6_port));
+    }
+    if (storage.ss_family == AF_UNIX && address.type == bind_address::kind::inherited_fd) {
+        const auto& local = reinterpret_cast<const sockaddr_un&>(storage);
+        auto length = size - offsetof(sockaddr_un, sun_path);
+        if (length > 0 && local.sun_path[0] == '\0')  // abstract: shown as ss does
+            return "unix:@" + std::string(local.sun_path + 1, length - 1);
+        if (length > 0) return "unix:" + std::string(local.sun_path);
+    }
+    return address.display();
+}
 
 listener_set listener_set::adopt(const std::vector<std::pair<int, std::string>>& sockets) {
     listener_set set;

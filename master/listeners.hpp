@@ -29,6 +29,10 @@ struct listener {
     /// One socket per worker slot, shard 0 being `fd`; null = every worker shares `fd`.
     std::shared_ptr<accept_shards> shards{};
 
+    /// Where it listens, as the kernel says (getsockname): the port bound for `:0`, the
+    /// address of a socket passed by the service manager; for logs and `corral status`.
+    std::string bound_address() const;
+
     /// The socket worker slot `shard` gets.
     int fd_for_shard(int shard) const { return shards ? shards->fd(shard) : fd; }
 

@@ -63,7 +63,7 @@ std::string shards_text(const boost::json::object& listener) {
 boost::json::object status_object(const supervision_snapshot& snapshot) {
     boost::json::array listeners, workers;
     for (const auto& item : snapshot.listeners.items())
-        listeners.push_back({{"address", item->address.display()},
+        listeners.push_back({{"address", item->bound_address()},
                              {"fd", item->fd},
                              {"name", item->name},
                              {"accept_shards", item->shards ? item->shards->count() : 0},

@@ -8,18 +8,6 @@
 
 namespace corral {
 
-const char* to_string(worker_state state) {
-    switch (state) {
-        case worker_state::booting:
-            return "booting";
-        case worker_state::ready:
-            return "ready";
-        case worker_state::draining:
-            return "draining";
-    }
-    return "unknown";
-}
-
 bool is_outdated(const worker_slot& slot, const supervision_target& target) {
     return slot.generation != target.generation || !slot.replace_reason.empty();
 }

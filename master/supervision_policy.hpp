@@ -99,8 +99,8 @@ inline constexpr int memory_samples_to_recycle = 3;
 /// `max_memory` (0 = off), and whether it was ever under it.
 void note_memory_sample(worker_slot& slot, std::uint64_t bytes, double max_memory);
 
-/// Whether `slot` has been over `max_memory` since its first sample: a fresh worker is
-/// already that big, so replacing it cannot help (the limit is too low).
+/// Whether `slot` has been over `max_memory` since its first sample, taken at READY=1: a
+/// fresh worker is already that big, so replacing it cannot help (the limit is too low).
 bool born_over_memory_limit(const worker_slot& slot, double max_memory);
 
 /// Why `slot` should be replaced now, or "": "max_worker_memory" once it has been over

@@ -131,9 +131,8 @@ std::map<std::string, inherited_listener> inherited_listeners(const upgrade_stat
     return by_text;
 }
 
-std::string check_new_binary(const std::filesystem::path& executable,
-                             const std::vector<std::string>& arguments,
-                             const std::string& directory) {
+pid_t start_binary_check(const std::filesystem::path& executable,
+                         const std::vector<std::string>& arguments, const std::string& directory) {
     std::vector<std::string> argv{executable.string(), "--check-config"};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
     auto pointers = c_strings(argv);
@@ -145,12 +144,15 @@ std::string check_new_binary(const std::filesystem::path& executable,
     int error =
         ::posix_spawn(&pid, executable.c_str(), &actions, nullptr, pointers.data(), environ);
     ::posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) return "cannot run " + executable.string() + ": " + std::strerror(error);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-    return executable.string() + " --check-config " + describe_exit(status, false);
+    if (error != 0)
+        throw std::system_error(error, std::generic_category(),
+                                "cannot run " + executable.string());
+    return pid;
+}
+
+std::string binary_check_problem(const std::filesystem::path& executable, int wait_status) {
+    if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) return "";
+    return executable.string() + " --check-config " + describe_exit(wait_status, false);
 }
 
 pid_t spawn_new_master(const std::filesystem::path& executable,

@@ -89,11 +89,13 @@ upgrade_state decode_upgrade_state(const std::string& text);
 /// Version 1's listeners by bind text, as listener_set::bind_all adopts them.
 std::map<std::string, inherited_listener> inherited_listeners(const upgrade_state& state);
 
-/// Runs `executable --check-config ARGS...` in `directory` and waits; "" when it exits 0,
-/// else why not.
-std::string check_new_binary(const std::filesystem::path& executable,
-                             const std::vector<std::string>& arguments,
-                             const std::string& directory);
+/// Starts `executable --check-config ARGS...` in `directory` without waiting for it (the
+/// master's reaper hears its exit); throws std::system_error when it cannot be started.
+pid_t start_binary_check(const std::filesystem::path& executable,
+                         const std::vector<std::string>& arguments, const std::string& directory);
+
+/// "" when the check exited 0 (`wait_status` from waitpid), else why not.
+std::string binary_check_problem(const std::filesystem::path& executable, int wait_status);
 
 /// Starts `executable ARGS...` in `directory` and `environment`, with `fds` as its
 /// descriptors 3, 4, ... and nothing else of this process open; returns its pid. Throws

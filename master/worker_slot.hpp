@@ -20,7 +20,18 @@ enum class worker_state {
     draining,  ///< told to stop (TERM), finishing its requests
 };
 
-const char* to_string(worker_state state);
+/// The state's name, as `corral status` and the log show it.
+inline const char* to_string(worker_state state) {
+    switch (state) {
+        case worker_state::booting:
+            return "booting";
+        case worker_state::ready:
+            return "ready";
+        case worker_state::draining:
+            return "draining";
+    }
+    return "unknown";
+}
 
 struct worker_slot {
     pid_t pid = 0;

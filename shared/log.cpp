@@ -15,10 +15,13 @@
 namespace corral::log {
 namespace {
 
-level least_severe_ = level::info;
-bool json_ = false;
-int fd_ = STDERR_FILENO;
-std::string path_ = "-";
+/// The one logger of this process, set up by its entry point.
+struct logger {
+    level least_severe = level::info;
+    bool json = false;
+    int fd = STDERR_FILENO;
+    std::string path = "-";  ///< what fd was opened from ("-" = stderr), for reopen()
+} the_log;
 
 const char* level_name(level severity) {
     switch (severity) {
@@ -73,7 +76,7 @@ std::string timestamp(const char* format) {
 }
 
 std::string format_line(level severity, std::string_view message) {
-    if (json_) {
+    if (the_log.json) {
         std::string name = level_name(severity);
         for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         return fmt::format(R"({{"time":"{}","pid":{},"level":"{}","message":{}}})",
@@ -81,7 +84,7 @@ std::string format_line(level severity, std::string_view message) {
                            boost::json::serialize(boost::json::string(message))) +
                "\n";
     }
-    if (is_journal_stream(fd_))  // journald stamps the time itself
+    if (is_journal_stream(the_log.fd))  // journald stamps the time itself
         return fmt::format("<{}>[{}] [{}] {}\n", priority(severity), ::getpid(),
                            level_name(severity), message);
     return fmt::format("[{}] [{}] [{}] {}\n", timestamp("%Y-%m-%d %H:%M:%S %z"), ::getpid(),
@@ -106,22 +109,22 @@ level parse_level(std::string_view name) {
     return level::info;
 }
 
-void set_level(level least_severe) { least_severe_ = least_severe; }
+void set_level(level least_severe) { the_log.least_severe = least_severe; }
 
-void set_format(std::string_view format) { json_ = format == "json"; }
+void set_format(std::string_view format) { the_log.json = format == "json"; }
 
-bool enabled(level severity) { return severity >= least_severe_; }
+bool enabled(level severity) { return severity >= the_log.least_severe; }
 
 void open(const std::string& path) {
     int fd = path == "-" ? STDERR_FILENO : open_for_append(path);
-    if (fd_ != STDERR_FILENO) ::close(fd_);
-    fd_ = fd;
-    path_ = path;
+    if (the_log.fd != STDERR_FILENO) ::close(the_log.fd);
+    the_log.fd = fd;
+    the_log.path = path;
 }
 
 bool reopen() {
     try {
-        open(path_);
+        open(the_log.path);
         return true;
     } catch (const std::system_error& e) {
         error("{}; still logging to the old file until it can be opened (tried again on USR1)",
@@ -142,13 +145,13 @@ void reopen_standard_streams(const std::string& path) {
     }
 }
 
-int descriptor() { return fd_; }
+int descriptor() { return the_log.fd; }
 
 void write(level severity, std::string_view message) {
     std::string line = format_line(severity, message);
     std::string_view rest = line;
     while (!rest.empty()) {
-        ssize_t written = ::write(fd_, rest.data(), rest.size());
+        ssize_t written = ::write(the_log.fd, rest.data(), rest.size());
         if (written < 0 && errno == EINTR) continue;
         if (written <= 0) return;  // nowhere left to say it
         rest.remove_prefix(static_cast<std::size_t>(written));

@@ -14,7 +14,7 @@ using c = config;
 // clang-format off
 const std::array settings_table{
     setting{.name = "bind", .field = &c::bind, .default_value = R"(["127.0.0.1:8000"])",
-            .flags = "-b,--bind",
+            .flags = "-b,--bind", .value_name = "ADDR",
             .help = "Addresses to listen on: HOST:PORT, [V6]:PORT, unix:PATH or fd://N."},
     setting{.name = "workers", .field = &c::workers, .default_value = "1", .unit = "processes",
             .flags = "-w,--workers",
@@ -108,7 +108,7 @@ const std::array settings_table{
             .help = "The Server header of every response; \"\" = none.",
             .for_workers = true},
     setting{.name = "forwarded_allow_ips", .field = &c::forwarded_allow_ips,
-            .default_value = R"("127.0.0.1,::1")", .flags = "--forwarded-allow-ips",
+            .default_value = R"("127.0.0.1,::1")", .flags = "--forwarded-allow-ips", .value_name = "IPS",
             .help = "Peers trusted for X-Forwarded-For, X-Forwarded-Proto and Forwarded: "
                     "addresses, networks (10.0.0.0/8) or \"*\".",
             .for_workers = true},
@@ -118,7 +118,7 @@ const std::array settings_table{
                     "nginx's proxy_protocol send it) before the first request.",
             .for_workers = true},
     setting{.name = "proxy_allow_ips", .field = &c::proxy_allow_ips,
-            .default_value = R"("127.0.0.1,::1")", .flags = "--proxy-allow-ips",
+            .default_value = R"("127.0.0.1,::1")", .flags = "--proxy-allow-ips", .value_name = "IPS",
             .help = "Peers allowed to send a PROXY header: addresses, networks or \"*\".",
             .for_workers = true},
     setting{.name = "max_requests", .field = &c::max_requests, .default_value = "0",
@@ -143,36 +143,38 @@ const std::array settings_table{
             .help = "Enable the demo app's /stall and /cpu endpoints (never in production).",
             .for_workers = true},
     setting{.name = "pidfile", .field = &c::pidfile, .default_value = R"("")",
-            .flags = "-p,--pid", .help = "Write the master's pid to this file; \"\" = none."},
+            .flags = "-p,--pid", .value_name = "PATH", .help = "Write the master's pid to this file; \"\" = none."},
     setting{.name = "chdir", .field = &c::chdir, .default_value = R"("")",
-            .flags = "--chdir",
+            .flags = "--chdir", .value_name = "DIR",
             .help = "Change to this directory before binding and spawning; \"\" = stay."},
     setting{.name = "loglevel", .field = &c::loglevel, .default_value = R"("info")",
             .flags = "--log-level", .help = "The least severe messages that are logged.",
             .choices = "debug|info|warning|error|critical", .for_workers = true},
     setting{.name = "errorlog", .field = &c::errorlog, .default_value = R"("-")",
-            .flags = "--error-logfile",
+            .flags = "--error-logfile", .value_name = "PATH",
             .help = "Where the master and the workers log; \"-\" = stderr.",
             .for_workers = true},
     setting{.name = "accesslog", .field = &c::accesslog, .default_value = R"("")",
-            .flags = "--access-logfile",
+            .flags = "--access-logfile", .value_name = "PATH",
             .help = "Where workers log requests; \"-\" = stderr, \"\" = off.",
             .for_workers = true},
     setting{.name = "control_socket", .field = &c::control_socket, .default_value = R"("")",
-            .flags = "--control",
+            .flags = "--control", .value_name = "PATH",
             .help = "The control socket of `corral status`, `reload`...; \"\" = "
-                    "$RUNTIME_DIRECTORY/control.sock, else <pidfile>.sock, else none; "
-                    "\"off\" = none."},
+                    "$RUNTIME_DIRECTORY/control.sock, else <pidfile>.sock, else "
+                    "corral-<pid>.sock in the user's runtime directory ($XDG_RUNTIME_DIR, "
+                    "/run/user/<uid>, /run for root), where `corral status` looks when given "
+                    "nothing; \"off\" = none."},
     setting{.name = "metrics_bind", .field = &c::metrics_bind, .default_value = R"("")",
-            .flags = "--metrics-bind",
+            .flags = "--metrics-bind", .value_name = "HOST:PORT",
             .help = "HOST:PORT serving Prometheus metrics at /metrics; \"\" = off."},
     setting{.name = "worker_tmp_dir", .field = &c::worker_tmp_dir, .default_value = R"("")",
-            .flags = "--worker-tmp-dir",
+            .flags = "--worker-tmp-dir", .value_name = "DIR",
             .help = "Where the master makes its private directory of notify sockets, one per "
                     "worker; the workers' user must be able to reach it. \"\" = $TMPDIR, "
                     "else /tmp."},
     setting{.name = "access_log_format", .field = &c::access_log_format,
-            .default_value = R"("")", .flags = "--access-logformat",
+            .default_value = R"("")", .flags = "--access-logformat", .value_name = "FORMAT",
             .help = "Gunicorn's access log atoms (%(h)s %(r)s %(s)s ... {header}i), or "
                     "\"json\" for JSON lines; \"\" = Gunicorn's default format.",
             .for_workers = true},
@@ -181,11 +183,11 @@ const std::array settings_table{
             .help = "Error log lines as text, or as JSON objects one per line. Under journald "
                     "(JOURNAL_STREAM) lines carry <N> priority prefixes.",
             .choices = "text|json", .for_workers = true},
-    setting{.name = "user", .field = &c::user, .default_value = R"("")", .flags = "-u,--user",
+    setting{.name = "user", .field = &c::user, .default_value = R"("")", .flags = "-u,--user", .value_name = "USER",
             .help = "Run workers as this user (name or uid); the master binds first, as root "
                     "if it must. \"\" = as the master."},
     setting{.name = "group", .field = &c::group, .default_value = R"("")",
-            .flags = "-g,--group",
+            .flags = "-g,--group", .value_name = "GROUP",
             .help = "Run workers with this group (name or gid); \"\" = the user's primary "
                     "group."},
     setting{.name = "umask", .field = &c::umask, .default_value = "0o022",
@@ -198,10 +200,10 @@ const std::array settings_table{
             .help = "Mode of unix listening sockets, e.g. 0o660; 0 = as the umask makes it.",
             .min = 0, .max = 0777, .octal = true},
     setting{.name = "socket_owner", .field = &c::socket_owner, .default_value = R"("")",
-            .flags = "--socket-owner",
+            .flags = "--socket-owner", .value_name = "USER[:GROUP]",
             .help = "Owner of unix listening sockets, \"user\" or \"user:group\"; \"\" = "
                     "unchanged."},
-    setting{.name = "env", .field = &c::env, .default_value = "{}", .flags = "-e,--env",
+    setting{.name = "env", .field = &c::env, .default_value = "{}", .flags = "-e,--env", .value_name = "KEY=VALUE",
             .help = "Extra environment variables for the workers (`-e KEY=VALUE`)."},
 };
 // clang-format on

@@ -26,6 +26,7 @@ struct setting {
     std::string_view default_value{};  ///< as a TOML value
     std::string_view unit{};           ///< "seconds", "processes", ... or ""
     std::string_view flags{};          ///< CLI11 names, e.g. "-w,--workers"; "" = none
+    std::string_view value_name{};     ///< in --help: "ADDR", "PATH"...; "" = from the type
     std::string_view help{};           ///< one line
     double min = 0;                    ///< numbers: smallest accepted value
     double max = 0;                    ///< numbers: largest accepted value

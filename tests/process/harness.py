@@ -419,10 +419,15 @@ class CorralTestCase(unittest.TestCase):
     def setUp(self):
         self.masters = []
         self.tmp = self.enterContext(tempfile.TemporaryDirectory(prefix="corral-test-"))
+        # The test's own user runtime directory: a master that names no control socket
+        # makes it there, not in /run where the masters of other tests would be found.
+        self.runtime_dir = os.path.join(self.tmp, "run")
+        os.mkdir(self.runtime_dir, 0o700)
 
     def start_corral(self, *args, env=None, cwd=None, pass_fds=(), binary=CORRAL):
         """Start a master with `args` in the test's directory (where no corral.toml is found
         unless the test writes one); it is killed with its workers when the test ends."""
+        env = {"XDG_RUNTIME_DIR": self.runtime_dir, **(env or {})}
         master = Corral(*args, env=env, cwd=cwd or self.tmp, pass_fds=pass_fds,
                         binary=binary).start()
         self.masters.append(master)

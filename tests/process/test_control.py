@@ -3,14 +3,27 @@ and the Prometheus metrics endpoint."""
 
 import json
 import os
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
 from harness import CORRAL, CorralTestCase, free_port, http_get, wait_until
+
+
+def fallback_runtime_directory():
+    """Where a master looks after $XDG_RUNTIME_DIR: /run/user/<uid> if only this user may
+    write there, else /run for root, else nowhere (None)."""
+    per_user = f"/run/user/{os.geteuid()}"
+    info = os.stat(per_user) if os.path.isdir(per_user) else None
+    if info and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+        return per_user
+    return "/run" if os.geteuid() == 0 else None
 
 
 class ControlCommands(CorralTestCase):
@@ -28,9 +41,10 @@ class ControlCommands(CorralTestCase):
 
     def control(self, *args):
         """Run `corral ARGS` in the test directory; return the finished process."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+        env["XDG_RUNTIME_DIR"] = self.runtime_dir  # where start_corral's masters look
         return subprocess.run([CORRAL, *args], capture_output=True, text=True, timeout=20,
-                              cwd=self.tmp, env={k: v for k, v in os.environ.items()
-                                                 if not k.startswith("CORRAL_")})
+                              cwd=self.tmp, env=env)
 
     def test_status_shows_the_master_and_every_worker(self):
         master = self.start_with_pidfile()
@@ -122,14 +136,84 @@ class ControlCommands(CorralTestCase):
         status = self.control("status", "--pid", self.pidfile)
         self.assertEqual(status.returncode, 1)
         self.assertIn("needs the control socket", status.stderr)
+        # A signal cannot say whether an upgrade completed: refused, naming the way to send it.
+        upgrade = self.control("upgrade", "--pid", self.pidfile)
+        self.assertEqual(upgrade.returncode, 1)
+        self.assertIn("only the master's answer tells whether the upgrade completed", upgrade.stderr)
+        self.assertIn(f"kill -USR2 {master.pid}", upgrade.stderr)
+        self.assertNotIn("Handling signal: usr2", master.log())
         stop = self.control("stop", "--pid", self.pidfile)
         self.assertEqual(stop.returncode, 0, stop.stderr)
         self.assertEqual(master.wait_exit(), 0)
 
+    def test_a_master_that_does_not_answer_is_reported_not_waited_for_forever(self):
+        """A socket that accepts and never answers (a stuck master): `corral status` gives
+        up after 10 s with exit 1 and says so."""
+        path = os.path.join(self.tmp, "stuck.sock")
+        stuck = socket.socket(socket.AF_UNIX)
+        self.addCleanup(stuck.close)
+        stuck.bind(path)
+        stuck.listen()
+        started = time.monotonic()
+        status = self.control("status", "--control", path)
+        self.assertEqual(status.returncode, 1)
+        self.assertIn(f"the master at {path} did not answer within 10 s", status.stderr)
+        self.assertLess(time.monotonic() - started, 19)
+
     def test_a_control_command_without_a_master_says_how_to_find_one(self):
         empty = self.control("status")
         self.assertEqual(empty.returncode, 2)
-        self.assertIn("cannot find the master", empty.stderr)
+        self.assertIn(f"cannot find the master: no control socket answers in {self.runtime_dir}",
+                      empty.stderr)
+
+    def test_a_master_that_names_no_socket_is_found_in_the_users_runtime_directory(self):
+        """No control_socket, pidfile or RUNTIME_DIRECTORY: the socket is corral-<pid>.sock in
+        $XDG_RUNTIME_DIR, and a plain `corral status` finds it; with two masters it asks
+        which; one killed with SIGKILL is skipped, and its socket removed by the next."""
+        def start():
+            master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}")
+            socket_path = os.path.join(self.runtime_dir, f"corral-{master.pid}.sock")
+            master.wait_log(f"Control socket: {socket_path}")
+            return master, socket_path
+
+        first, first_socket = start()
+        found = self.control("status")
+        self.assertEqual(found.returncode, 0, found.stderr)
+        self.assertIn(f"master pid {first.pid}", found.stdout)
+        self.assertEqual(stat.S_IMODE(os.stat(first_socket).st_mode), 0o600)
+
+        second, second_socket = start()
+        both = self.control("status")
+        self.assertEqual(both.returncode, 2)
+        self.assertIn(f"2 masters answer in {self.runtime_dir} ({first_socket}, {second_socket})"
+                      f": choose one with --control SOCKET", both.stderr)
+
+        first.send_signal(signal.SIGKILL)
+        first.wait_exit()
+        self.assertTrue(os.path.exists(first_socket))  # nobody could remove it
+        an_hour_ago = time.time() - 3600  # one younger than 10 s may be a master starting
+        os.utime(first_socket, (an_hour_ago, an_hour_ago), follow_symlinks=False)
+        only = self.control("status", "--json")
+        self.assertEqual(only.returncode, 0, only.stderr)
+        self.assertEqual(json.loads(only.stdout)["master_pid"], second.pid)
+        start()
+        self.assertFalse(os.path.exists(first_socket), "the dead master's socket is still there")
+        self.assertTrue(os.path.exists(second_socket))
+
+    def test_a_runtime_directory_others_may_write_to_is_not_used(self):
+        """Another user could have put a socket there first: the master passes it over for
+        /run/user/<uid>, or /run for root, or makes no socket at all."""
+        os.chmod(self.runtime_dir, 0o777)
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{free_port()}")
+        master.wait_workers(1)
+        fallback = fallback_runtime_directory()
+        if fallback:
+            socket_path = os.path.join(fallback, f"corral-{master.pid}.sock")
+            master.wait_log(f"Control socket: {socket_path}")
+            self.assertTrue(stat.S_ISSOCK(os.stat(socket_path).st_mode))
+        else:
+            self.assertNotIn("Control socket:", master.log())
+        self.assertEqual(os.listdir(self.runtime_dir), [])
 
     def test_metrics_in_prometheus_text_format(self):
         metrics_port = free_port()

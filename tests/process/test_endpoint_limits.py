@@ -3,13 +3,14 @@ connections are closed, and beyond the connection cap clients wait instead of co
 master descriptors. test_hostile runs the same against a flood from another user."""
 
 import os
+import shutil
 import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CorralTestCase, corral_control, free_port, wait_until
+from harness import CORRAL, CorralTestCase, corral_control, free_port, http_get, wait_until
 
 SESSION_TIMEOUT = 5  # metrics_session_timeout and control_request_timeout, in seconds
 MAX_CONNECTIONS = 32  # max_metrics_connections
@@ -36,6 +37,30 @@ class EndpointLimits(CorralTestCase):
         master.wait_log("Control socket:")
         master.wait_log("Metrics at:")
         return master
+
+    @unittest.skipIf(shutil.which("prlimit") is None, "prlimit (util-linux) is not installed")
+    def test_the_descriptor_reserve_leaves_the_endpoints_room_with_many_workers(self):
+        """20 workers under a hard limit of 128 descriptors: the reserve counts only workers
+        that may yet start, so the control socket serves several clients at once, a reload
+        of all 20 succeeds, and metrics answer after it."""
+        metrics_port = free_port()
+        pidfile = os.path.join(self.tmp, "corral.pid")
+        master = self.start_corral("--nofile=128:128", CORRAL, "-w", 20, "-b",
+                                   f"127.0.0.1:{free_port()}", "-p", pidfile, "--metrics-bind",
+                                   f"127.0.0.1:{metrics_port}", binary=shutil.which("prlimit"))
+        master.wait_log("Control socket:")
+        master.wait_workers(20, timeout=20.0)
+        waiting = [socket.socket(socket.AF_UNIX) for _ in range(4)]  # held open meanwhile
+        for client in waiting:
+            self.addCleanup(client.close)
+            client.connect(pidfile + ".sock")
+        status = corral_control("status", "--pid", pidfile, timeout=10)
+        self.assertEqual(status.returncode, 0, status.stderr)
+        reload = corral_control("reload", "--wait", "--pid", pidfile, timeout=60)
+        self.assertEqual(reload.returncode, 0, reload.stderr)
+        master.wait_generation(2, 20, timeout=20.0)
+        self.assertEqual(http_get(metrics_port, "/metrics", timeout=5.0)[0], 200)
+        self.assertNotIn("Too many open files", master.log())
 
     def test_an_idle_metrics_connection_is_closed(self):
         """A client that connects to metrics_bind and sends nothing is disconnected."""

@@ -1,13 +1,14 @@
 """Binding: IPv4 beside IPv6, unix socket files, inherited descriptors, and bind errors."""
 
 import os
+import re
 import signal
 import socket
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import (CorralTestCase, accepts_connections, free_port, http_get,
+from harness import (CorralTestCase, accepts_connections, corral_status, free_port, http_get,
                      ipv6_loopback_available, wait_until)
 
 
@@ -82,7 +83,19 @@ class Listeners(CorralTestCase):
         master = self.start_corral("-b", f"fd://{fd}", pass_fds=(fd,))
         listener.close()  # only corral holds it now
         master.wait_serving(port)
-        self.assertIn(f"Listening at: fd://{fd}", master.log())
+        # The address the kernel reports, not the fd:// text: what an operator looks for.
+        self.assertIn(f"Listening at: http://127.0.0.1:{port} (fd ", master.log())
+
+    def test_port_0_logs_and_reports_the_port_the_kernel_chose(self):
+        """-b 127.0.0.1:0: the log and `corral status` give the bound port, where it serves."""
+        pidfile = os.path.join(self.tmp, "corral.pid")
+        master = self.start_corral("-w", 1, "-b", "127.0.0.1:0", "-p", pidfile)
+        found = master.wait_log(re.compile(r"Listening at: http://127\.0\.0\.1:(\d+) \(fd "))
+        port = int(found.group(1))
+        self.assertNotEqual(port, 0)
+        master.wait_serving(port)
+        self.assertEqual(corral_status(pidfile)["listeners"][0]["address"],
+                         f"http://127.0.0.1:{port}")
 
     def test_an_inherited_descriptor_that_is_not_a_listener_is_refused(self):
         reader, writer = os.pipe()

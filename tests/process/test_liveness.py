@@ -39,7 +39,7 @@ class HeartbeatTimeout(CorralTestCase):
 
         stalled = send_without_waiting(port, "/stall?ms=4000")
         self.addCleanup(stalled.close)
-        master.wait_log(re.compile(rf"\[CRITICAL\] worker {stuck} timed out "
+        master.wait_log(re.compile(rf"\[CRITICAL\] Worker {stuck} timed out "
                                    r"\(no heartbeat for \d+ s\), sending SIGABRT"), timeout=3.0)
         master.wait_log(f"Worker {stuck} (generation 1) was killed by signal 6 (SIGABRT)",
                         timeout=3.0)

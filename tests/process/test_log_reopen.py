@@ -4,11 +4,13 @@ import os
 import re
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CORRAL_WORKER, CorralTestCase, free_port, http_get, read_text, wait_until
+from harness import CORRAL, CORRAL_WORKER, CorralTestCase, free_port, http_get, read_text, wait_until
 
 
 
@@ -156,3 +158,61 @@ class LogFilesThatCannotBeOpened(CorralTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+class AccessLogThatNobodyReads(CorralTestCase):
+    """An access log into a pipe that nobody reads: the worker must keep serving, and the
+    lines it cannot write are counted as dropped, not waited for."""
+
+    def serve_while_the_pipe_is_full(self, port, metrics_port):
+        big = "x" * 2000  # in every line (%(a)s): 600 requests are 1.2 MB of access log
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                request = f"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: {big}\r\n\r\n"
+                client.sendall(request.encode() * 20)
+                answered = b""
+                while answered.count(b"HTTP/1.1 200") < 20:
+                    chunk = client.recv(65536)
+                    self.assertTrue(chunk, "the worker closed the connection")
+                    answered += chunk
+        wait_until(lambda: (dropped_lines(metrics_port) or 0) > 0, 5.0,
+                   "dropped lines in /metrics")
+        self.assertEqual(http_get(port)[0], 200)
+
+    def test_a_named_pipe_nobody_reads(self):
+        fifo = os.path.join(self.tmp, "access.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # there, and never reading
+        self.addCleanup(os.close, reader)
+        port, metrics_port = free_port(), free_port()
+        master = self.start_corral("-w", 1, "-b", f"127.0.0.1:{port}", "--access-logfile",
+                                   fifo, "--metrics-bind", f"127.0.0.1:{metrics_port}")
+        master.wait_serving(port)
+        self.serve_while_the_pipe_is_full(port, metrics_port)
+
+    def test_stderr_a_pipe_nobody_reads(self):
+        """--access-logfile - with stderr a pipe (as under a supervisor that stopped reading):
+        the worker's stderr is shared with the master, so the access log writes through a
+        non-blocking descriptor of its own."""
+        port, metrics_port = free_port(), free_port()
+        master = subprocess.Popen(
+            [CORRAL, "-w", "1", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+             "--metrics-bind", f"127.0.0.1:{metrics_port}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=self.tmp, start_new_session=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")},
+                 "XDG_RUNTIME_DIR": self.runtime_dir})
+        self.addCleanup(master.stderr.close)
+        self.addCleanup(lambda: master.poll() is None and os.killpg(master.pid, signal.SIGKILL))
+        wait_until(lambda: answers(lambda: dropped_lines(metrics_port) is not None) and
+                   answers(lambda: http_get(port, timeout=1.0)[0] == 200), 10.0,
+                   "corral to serve")
+        self.serve_while_the_pipe_is_full(port, metrics_port)
+
+
+def answers(probe):
+    """probe(), or False while the server does not accept connections yet."""
+    try:
+        return probe()
+    except OSError:
+        return False
+

@@ -49,7 +49,8 @@ class SocketActivation(CorralTestCase):
         self.assertEqual(status, 200)
         master.wait_log("Using 1 socket(s) from the service manager (LISTEN_FDS); "
                         "`bind` is ignored")
-        master.wait_log('Listening at: fd://3 (fd 3, named "http" by the service manager)')
+        master.wait_log(f'Listening at: http://127.0.0.1:{port} (fd 3, named "http" by the '
+                        'service manager)')
         self.assertNotIn("127.0.0.1:8000", master.log(), "corral bound its default address")
         workers = master.wait_generation(1, 2)
         for worker in workers:
@@ -90,8 +91,10 @@ class SocketActivation(CorralTestCase):
         self.assertEqual(http_get(second, timeout=5.0)[0], 200)
 
         master.wait_log("Using 2 socket(s) from the service manager (LISTEN_FDS)")
-        master.wait_log('Listening at: fd://3 (fd 3, named "a" by the service manager)')
-        master.wait_log('Listening at: fd://4 (fd 4, named "b" by the service manager)')
+        master.wait_log(f'Listening at: http://127.0.0.1:{first} (fd 3, named "a" by the '
+                        'service manager)')
+        master.wait_log(f'Listening at: http://127.0.0.1:{second} (fd 4, named "b" by the '
+                        'service manager)')
         for worker in master.wait_generation(1, 2):
             environment = environ_of(worker)
             self.assertEqual(environment["LISTEN_FDS"], "2")

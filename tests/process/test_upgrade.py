@@ -5,12 +5,14 @@ leaves the old master serving, and `corral upgrade` says why."""
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
 from harness import (BIN_DIR, CORRAL, CorralTestCase, corral_control, corral_status, free_port,
-                     http_get, live_children, read_text, wait_for_load,
+                     http_get, live_children, read_text, wait_for_load, wait_until,
                      worker_generation)
 from test_systemd_notify import NotifyReceiver
 
@@ -128,6 +130,32 @@ class BinaryUpgrade(CorralTestCase):
         self.assertIn("--check-config exited with code 2; this master keeps serving", master.log())
         self.assertEqual(master.worker_pids(), workers)
         self.assertEqual(http_get(self.port)[0], 200)
+
+    def test_a_check_that_hangs_does_not_stop_supervision(self):
+        """The new binary's --check-config never ends: the master goes on supervising (a
+        heartbeat timeout of 2 s kills no worker, status answers) while it waits; once the
+        check is gone, `corral upgrade` fails with the reason and nothing changed."""
+        corral = self.install_copy()
+        master = self.start_serving("-t", 2, binary=corral, workers=2)
+        workers = master.wait_workers(2)
+        self.replace(corral, "#!/bin/sh\nexec sleep 600\n")
+        upgrade = subprocess.Popen([CORRAL, "upgrade", "--pid", self.pidfile],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: upgrade.poll() is None and upgrade.kill())
+        check = wait_until(lambda: live_children(master.pid) - workers, 5.0,
+                           "the --check-config process")
+        deadline = time.monotonic() + 4  # twice the heartbeat timeout
+        while time.monotonic() < deadline:
+            self.assertEqual(corral_control("status", "--pid", self.pidfile,
+                                            timeout=10).returncode, 0)
+            self.assertEqual(master.worker_pids() - check, workers)
+        for pid in check:
+            os.kill(pid, signal.SIGKILL)
+        _, stderr = upgrade.communicate(timeout=10)
+        self.assertEqual(upgrade.returncode, 1)
+        self.assertIn("--check-config was killed by signal 9", stderr)
+        self.assertNotIn("timed out", master.log())
+        self.assertEqual(master.worker_pids(), workers)
 
     def test_under_systemd_mainpid_moves_to_the_new_master_only_once_it_serves(self):
         """MAINPID=<new> comes from the old master, then READY=1 from the new one; a failed

@@ -12,9 +12,9 @@
 // workers share (open the pool in on_start, close it in on_stop). Its tests are
 // notes_app_test.cpp.
 
+#include "corral/log.hpp"
 #include "corral/worker.hpp"
 #include "notes_app.hpp"
-#include "shared/log.hpp"
 
 int main() {
     notes::note_store store;  // outlives run_worker(): the handlers' references stay valid

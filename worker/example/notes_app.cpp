@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "corral/json.hpp"
+#include "corral/log.hpp"
 #include "corral/offload.hpp"
 #include "corral/websocket.hpp"
-#include "shared/log.hpp"
 
 namespace notes {
 namespace {

@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <cerrno>
 #include <ctime>
+#include <tuple>
+#include <utility>
 
 #include "shared/log.hpp"
 
@@ -123,10 +127,31 @@ access_log::~access_log() {
     if (fd_ > STDERR_FILENO) ::close(fd_);
 }
 
+namespace {
+
+/// A descriptor for stderr that the access log may write to without blocking, and whether
+/// it is a socket (journald's stream), where send(MSG_DONTWAIT) does that. Stderr's own
+/// O_NONBLOCK flag is shared with the master and the other workers, so it stays as it is:
+/// a pipe gets a description of its own instead.
+std::pair<int, bool> stderr_without_blocking() {
+    struct stat info {};
+    if (::fstat(STDERR_FILENO, &info) == 0 && S_ISSOCK(info.st_mode)) return {STDERR_FILENO, true};
+    if (S_ISFIFO(info.st_mode))
+        if (int fd = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC); fd >= 0)
+            return {fd, false};
+    return {STDERR_FILENO, false};  // a file or a terminal: writes do not wait on a reader
+}
+
+}  // namespace
+
 void access_log::reopen() {
     if (path_.empty()) return;
-    int fd = path_ == "-" ? STDERR_FILENO
-                          : ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    bool is_socket = false;
+    int fd = -1;
+    if (path_ == "-")
+        std::tie(fd, is_socket) = stderr_without_blocking();
+    else  // a named pipe without a reader fails (ENXIO) rather than blocks
+        fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
     if (fd < 0) {
         log::error(
             "open() failed while opening the access log {}: {}; {} until it can be "
@@ -137,6 +162,7 @@ void access_log::reopen() {
     }
     if (fd_ > STDERR_FILENO) ::close(fd_);
     fd_ = fd;
+    socket_ = is_socket;
 }
 
 void access_log::record(const access_entry& entry) {
@@ -168,7 +194,10 @@ void access_log::schedule_flush() {
 void access_log::flush() {
     std::size_t written = 0;
     while (written < buffer_.size()) {
-        ssize_t n = ::write(fd_, buffer_.data() + written, buffer_.size() - written);
+        const char* rest = buffer_.data() + written;
+        std::size_t size = buffer_.size() - written;
+        ssize_t n = socket_ ? ::send(fd_, rest, size, MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : ::write(fd_, rest, size);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  // full pipe: try again at the next flush
         written += static_cast<std::size_t>(n);

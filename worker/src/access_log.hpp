@@ -50,6 +50,7 @@ class access_log {
     boost::asio::steady_timer timer_;
     std::string path_, format_;
     int fd_ = -1;
+    bool socket_ = false;  ///< fd_ is a socket: written with send(MSG_DONTWAIT)
     std::string buffer_;
     bool flush_scheduled_ = false;
     std::size_t dropped_ = 0;          ///< since the last warning about them

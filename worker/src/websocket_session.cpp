@@ -38,7 +38,7 @@ int close_code_for(boost::system::error_code ec, const ws::close_reason& receive
 
 }  // namespace
 
-websocket_session::websocket_session(connection::socket_type socket, websocket_settings settings)
+websocket_session::websocket_session(websocket_socket socket, websocket_settings settings)
     : ws_(std::move(socket)),
       settings_(std::move(settings)),
       changed_(ws_.get_executor()),

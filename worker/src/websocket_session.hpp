@@ -14,23 +14,24 @@
 #include <optional>
 #include <string>
 
-#include "connection.hpp"
 #include "corral/websocket.hpp"
 #include "websocket_teardown.hpp"  // before Beast instantiates its own teardown
 
 namespace corral {
 
+/// From the worker's server_limits (the settings websocket_max_message_size,
+/// websocket_ping_interval, header_timeout and server_header), or an endpoint's own size.
 struct websocket_settings {
-    std::uint64_t max_message_size = 1 << 20;
-    std::chrono::milliseconds ping_interval{20000};      ///< 0: no pings, no idle timeout
-    std::chrono::milliseconds handshake_timeout{10000};  ///< opening and closing handshakes
-    std::string server_header = "corral";
+    std::uint64_t max_message_size = 0;
+    std::chrono::milliseconds ping_interval{};      ///< 0: no pings, no idle timeout
+    std::chrono::milliseconds handshake_timeout{};  ///< opening and closing handshakes
+    std::string server_header;
 };
 
 class websocket_session final : public websocket,
                                 public std::enable_shared_from_this<websocket_session> {
   public:
-    websocket_session(connection::socket_type socket, websocket_settings settings);
+    websocket_session(websocket_socket socket, websocket_settings settings);
 
     /// Answers the upgrade request with 101, runs the handler, and closes (1000, or 1011
     /// when the handler threw) unless a close happened already. False when the handshake
@@ -48,7 +49,7 @@ class websocket_session final : public websocket,
 
   private:
     /// Without permessage-deflate (not offered): a smaller stream.
-    using stream_type = boost::beast::websocket::stream<connection::socket_type, false>;
+    using stream_type = boost::beast::websocket::stream<websocket_socket, false>;
 
     boost::asio::awaitable<bool> accept(request& req);
     /// The read loop: reads the next message unless the close started or the handler has

@@ -13,6 +13,7 @@
 #include "corral/worker.hpp"
 #include "server.hpp"
 #include "shared/config.hpp"
+#include "shared/exit_codes.hpp"
 #include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
 #include "shared/worker_signals.hpp"
@@ -24,8 +25,9 @@
 namespace corral {
 namespace {
 
-constexpr int exit_boot_error = 3;  // as Gunicorn's WORKER_BOOT_ERROR: the master gives up
-
+// The process-wide state behind current_worker() and offload() (corral/worker.hpp,
+// corral/offload.hpp): a worker process runs one server, and handlers reach these without
+// a context argument, as Gunicorn's handlers reach their worker.
 server* running_server = nullptr;
 boost::asio::thread_pool* running_pool = nullptr;
 int generation = 0;
@@ -55,7 +57,7 @@ class worker_process {
             log::critical(
                 "No listening sockets: LISTEN_FDS is not set for this process. "
                 "Run workers under corral.");
-            return exit_boot_error;
+            return exit_code::worker_boot_error;
         }
         for (const auto& socket : sockets) server_.add_listener(socket.fd);
         running_server = &server_;
@@ -149,7 +151,7 @@ int run_worker(const router& routes, worker_hooks hooks) {
         values = read_worker_values(environment);
     } catch (const std::exception& e) {
         log::critical("Worker settings from the environment are invalid: {}", e.what());
-        return exit_boot_error;
+        return exit_code::worker_boot_error;
     }
     log::set_level(log::parse_level(cfg.loglevel));
     log::set_format(cfg.log_format);
@@ -158,7 +160,7 @@ int run_worker(const router& routes, worker_hooks hooks) {
         return worker_process(routes, std::move(hooks), cfg, values).run();
     } catch (const std::exception& e) {
         log::critical("Worker failed: {}", e.what());
-        return exit_boot_error;
+        return exit_code::worker_boot_error;
     }
 }
 

@@ -22,7 +22,9 @@
 
 namespace corral {
 
-/// The worker's thread pool; valid while run_worker() runs.
+/// The worker's thread pool: process-wide, as a worker process runs one server. Set while
+/// run_worker() or a test_client runs (use_thread_pool()); otherwise this throws
+/// std::logic_error, so offload() outside them fails loudly rather than running inline.
 boost::asio::any_io_executor thread_pool_executor();
 
 template <typename Function>

@@ -19,7 +19,9 @@ struct worker_hooks {
 /// (3 = could not boot, as Gunicorn's workers).
 int run_worker(const router& routes, worker_hooks hooks = {});
 
-/// This worker's counters, for handlers that report them.
+/// This worker's counters, for handlers that report them. A worker process runs one
+/// server, so current_worker() reads process-wide state that run_worker() sets while it
+/// runs: outside it (a test_client, a unit test) the counters are 0.
 struct worker_info {
     int pid;
     int generation;             ///< the generation that spawned it (CORRAL_WORKER_GENERATION)
