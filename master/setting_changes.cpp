@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "master/credentials.hpp"
 #include "shared/log.hpp"
@@ -34,6 +35,10 @@ working_directory_change::~working_directory_change() {
         log::error("fchdir() failed while going back to the previous directory: {}",
                    std::strerror(errno));
     ::close(previous_);
+}
+
+void working_directory_change::keep() {
+    if (previous_ >= 0) ::close(std::exchange(previous_, -1));
 }
 
 void refresh_kept_listeners(const std::vector<const listener*>& kept, const config& before,

@@ -20,7 +20,8 @@ class working_directory_change {
     working_directory_change(const working_directory_change&) = delete;
     working_directory_change& operator=(const working_directory_change&) = delete;
 
-    void keep() { previous_ = -1; }
+    /// Stays in the new directory: the way back is closed, not followed.
+    void keep();
 
   private:
     int previous_ = -1;  ///< an O_PATH descriptor of where to go back, or -1

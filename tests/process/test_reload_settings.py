@@ -81,6 +81,15 @@ class ReloadingTheMastersSettings(CorralTestCase):
         master.wait_log("Reload complete: generation 2 serves with 2 workers")
         self.assertEqual(os.readlink(f"/proc/{master.pid}/cwd"), os.path.realpath(self.tmp))
         self.assertIn(f'Reload: chdir = "" (was "{elsewhere}")', master.log())
+        # Back and forth twice more: the way back to the old directory is not kept open.
+        directories = [d for d in os.listdir(f"/proc/{master.pid}/fd")
+                       if os.path.isdir(f"/proc/{master.pid}/fd/{d}")]
+        for generation, chdir in ((3, f'chdir = "{elsewhere}"\n'), (4, "")):
+            self.write_file("app.toml", f'bind = ["127.0.0.1:{port}"]\nworkers = 2\n{chdir}')
+            master.send_signal(signal.SIGHUP)
+            master.wait_log(f"Reload complete: generation {generation} serves")
+        self.assertEqual(len([d for d in os.listdir(f"/proc/{master.pid}/fd")
+                              if os.path.isdir(f"/proc/{master.pid}/fd/{d}")]), len(directories))
 
     def test_a_reload_to_a_missing_chdir_is_refused_and_changes_nothing(self):
         port = free_port()
