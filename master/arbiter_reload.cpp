@@ -94,6 +94,10 @@ void arbiter::apply_master_settings(const generation_spec& current, const genera
             log::error("{}; the error log stays where it was", e.what());
         }
     }
+    if (socket_activated_ && after.bind != before.bind)
+        log::warning(
+            "Reload: bind changed, but the listeners are the sockets the service manager "
+            "passed (LISTEN_FDS), which stay as they are: change the .socket unit instead");
     if (after.worker_tmp_dir != before.worker_tmp_dir)
         log::warning(
             "Reload: worker_tmp_dir takes effect at the next start or binary upgrade; "

@@ -80,6 +80,19 @@ class SocketActivation(CorralTestCase):
         self.assertNotIn("from generation 2 on", master.log())
         self.assertEqual(master.log().count("Listening at:"), 1)
 
+    def test_a_reload_that_changes_bind_says_the_passed_sockets_stay(self):
+        """bind is ignored under socket activation: a reload that changes it says so."""
+        port = free_port()
+        self.write_file("corral.toml", f'bind = ["127.0.0.1:{free_port()}"]\n')
+        master = self.activate([port], ["http"])
+        self.assertEqual(http_get(port, timeout=5.0)[0], 200)
+        self.write_file("corral.toml", f'bind = ["127.0.0.1:{free_port()}"]\n')
+        master.send_signal(signal.SIGHUP)
+        master.wait_log("Reload: bind changed, but the listeners are the sockets the service "
+                        "manager passed (LISTEN_FDS)")
+        master.wait_log("Reload complete: generation 2 serves")
+        self.assertEqual(http_get(port)[0], 200)
+
     def test_two_named_sockets_both_serve(self):
         """-l P1 -l P2 --fdname=a:b: both ports answer; the log and the workers name them."""
         first, second = free_port(), free_port()
