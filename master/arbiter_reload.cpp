@@ -91,7 +91,10 @@ void arbiter::apply_master_settings(const generation_spec& current, const genera
         try {
             log::open(after.errorlog);
         } catch (const std::system_error& e) {
-            log::error("{}; the error log stays where it was", e.what());
+            log::error(
+                "{}; still logging to the old file until it can be opened (tried again on "
+                "USR1)",
+                e.what());
         }
     }
     if (socket_activated_ && after.bind != before.bind)

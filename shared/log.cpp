@@ -116,10 +116,10 @@ void set_format(std::string_view format) { the_log.json = format == "json"; }
 bool enabled(level severity) { return severity >= the_log.least_severe; }
 
 void open(const std::string& path) {
+    the_log.path = path;  // what reopen() tries next, even when this attempt fails
     int fd = path == "-" ? STDERR_FILENO : open_for_append(path);
     if (the_log.fd != STDERR_FILENO) ::close(the_log.fd);
     the_log.fd = fd;
-    the_log.path = path;
 }
 
 bool reopen() {

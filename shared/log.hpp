@@ -21,7 +21,8 @@ void set_level(level least_severe);
 void set_format(std::string_view format);
 bool enabled(level severity);
 
-/// Sends messages to `path`, opened for appending ("-" = stderr); throws std::system_error.
+/// Sends messages to `path`, opened for appending ("-" = stderr); throws std::system_error,
+/// leaving the old file in use, and `path` the one reopen() tries.
 void open(const std::string& path);
 /// Opens the same path again (after logrotate moved it); on failure, logs an ERROR and
 /// keeps the old file (the next reopen tries again). Returns whether it reopened.

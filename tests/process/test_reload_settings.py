@@ -91,6 +91,24 @@ class ReloadingTheMastersSettings(CorralTestCase):
         self.assertEqual(len([d for d in os.listdir(f"/proc/{master.pid}/fd")
                               if os.path.isdir(f"/proc/{master.pid}/fd/{d}")]), len(directories))
 
+    def test_a_reloaded_errorlog_that_cannot_be_opened_is_retried_on_usr1(self):
+        """errorlog changed by a reload to a missing directory: an ERROR, the old log goes
+        on; once the directory exists, USR1 opens the new file."""
+        port = free_port()
+        first = os.path.join(self.tmp, "first.log")
+        wanted = os.path.join(self.tmp, "logs", "corral.log")
+        self.write_file("corral.toml", f'bind = ["127.0.0.1:{port}"]\nerrorlog = "{first}"\n')
+        master = self.start_corral()
+        master.wait_serving(port)
+        self.write_file("corral.toml", f'bind = ["127.0.0.1:{port}"]\nerrorlog = "{wanted}"\n')
+        master.send_signal(signal.SIGHUP)
+        wait_until(lambda: "still logging to the old file until it can be opened" in
+                   read_text(first), 5.0, "the ERROR in the old log")
+        os.mkdir(os.path.dirname(wanted))
+        master.send_signal(signal.SIGUSR1)
+        wait_until(lambda: f"Reopened the error log {wanted}" in read_text(wanted), 5.0,
+                   "USR1 to open the new errorlog")
+
     def test_a_reload_to_a_missing_chdir_is_refused_and_changes_nothing(self):
         port = free_port()
         self.write_file("corral.toml", f'bind = ["127.0.0.1:{port}"]\n')
