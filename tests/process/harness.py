@@ -434,6 +434,11 @@ class CorralTestCase(unittest.TestCase):
         self.addCleanup(master.stop)
         return master
 
+    def start_under_fd_limit(self, limit, *args, env=None):
+        """start_corral(*args) under prlimit: soft and hard RLIMIT_NOFILE both `limit`."""
+        return self.start_corral(f"--nofile={limit}:{limit}", CORRAL, *args, env=env,
+                                 binary=shutil.which("prlimit"))
+
     def start_wrk(self, port, seconds=3, connections=64, path="/", script=None,
                   new_connections=False):
         """Start wrk against `port` (`script`: a wrk Lua file, e.g. for POSTs); it is killed

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import CORRAL, CorralTestCase, corral_control, free_port, http_get, wait_until
+from harness import CorralTestCase, corral_control, free_port, http_get, wait_until
 
 SESSION_TIMEOUT = 5  # metrics_session_timeout and control_request_timeout, in seconds
 MAX_CONNECTIONS = 32  # max_metrics_connections
@@ -45,9 +45,8 @@ class EndpointLimits(CorralTestCase):
         of all 20 succeeds, and metrics answer after it."""
         metrics_port = free_port()
         pidfile = os.path.join(self.tmp, "corral.pid")
-        master = self.start_corral("--nofile=128:128", CORRAL, "-w", 20, "-b",
-                                   f"127.0.0.1:{free_port()}", "-p", pidfile, "--metrics-bind",
-                                   f"127.0.0.1:{metrics_port}", binary=shutil.which("prlimit"))
+        master = self.start_under_fd_limit(128, "-w", 20, "-b", f"127.0.0.1:{free_port()}", "-p",
+                                           pidfile, "--metrics-bind", f"127.0.0.1:{metrics_port}")
         master.wait_log("Control socket:")
         master.wait_workers(20, timeout=20.0)
         waiting = [socket.socket(socket.AF_UNIX) for _ in range(4)]  # held open meanwhile

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest FILE`
-from harness import (CORRAL, CorralTestCase, corral_control, corral_status, free_port,
+from harness import (CorralTestCase, corral_control, corral_status, free_port,
                      pid_alive, wait_until)
 
 FLOOD_SECONDS = 20
@@ -139,9 +139,8 @@ class HostileNeighbour(CorralTestCase):
     def test_idle_connections_to_metrics_under_a_small_fd_limit_do_not_disturb_supervision(self):
         port, metrics_port = free_port(), free_port()
         pidfile = os.path.join(self.tmp, "corral.pid")
-        master = self.start_corral("--nofile=256:256", CORRAL, "-w", 2, "-b",
-                                   f"127.0.0.1:{port}", "-p", pidfile, "--metrics-bind",
-                                   f"127.0.0.1:{metrics_port}", binary=shutil.which("prlimit"))
+        master = self.start_under_fd_limit(256, "-w", 2, "-b", f"127.0.0.1:{port}", "-p", pidfile,
+                                           "--metrics-bind", f"127.0.0.1:{metrics_port}")
         master.wait_log("Control socket:")
         master.wait_workers(2, timeout=10.0)
         self.busy_machine()
