@@ -215,7 +215,8 @@ void arbiter::drain_after_handover() {
         else
             signal_worker(slot, SIGTERM);
     }
-    log::info("Draining {}; then this master exits", count_of(workers_.size(), "worker"));
+    log::info("Draining {}; then this master exits",
+              count_of(static_cast<long long>(workers_.size()), "worker"));
     reap_workers();
 }
 

@@ -147,7 +147,8 @@ boost::json::object ask(const std::string& socket_path, const boost::json::objec
         ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
     char buffer[4096];
     ssize_t got = -1;
-    while (sent && (got = ::read(fd, buffer, sizeof buffer)) > 0) answer.append(buffer, got);
+    while (sent && (got = ::read(fd, buffer, sizeof buffer)) > 0)
+        answer.append(buffer, static_cast<std::size_t>(got));
     bool timed_out = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);  // SO_RCVTIMEO
     ::close(fd);
     if (timed_out)

@@ -52,9 +52,9 @@ struct control_session : std::enable_shared_from_this<control_session> {
     }
 
     void dispatch(const control_server::handler& on_request) {
-        std::istream stream(&input);
+        std::istream request_text(&input);
         std::string line;
-        std::getline(stream, line);
+        std::getline(request_text, line);
         boost::system::error_code ec;
         auto request = boost::json::parse(line, ec);
         auto self = shared_from_this();

@@ -211,10 +211,10 @@ int notify_channels::open(const std::optional<credentials>& owner) {
     return number;
 }
 
-const std::string& notify_channels::path(int channel) const { return channels_.at(channel)->path; }
+const std::string& notify_channels::path(int number) const { return channels_.at(number)->path; }
 
-void notify_channels::close(int channel) {
-    auto found = channels_.find(channel);
+void notify_channels::close(int number) {
+    auto found = channels_.find(number);
     if (found == channels_.end()) return;
     ::unlink(found->second->path.c_str());
     channels_.erase(found);  // cancels its wait

@@ -39,10 +39,10 @@ class notify_channels {
     /// Opens a channel that only `owner` (else the master's own user) may send to; returns
     /// its number. Throws std::system_error naming the call and the path.
     int open(const std::optional<credentials>& owner);
-    /// The NOTIFY_SOCKET value of channel `channel`.
-    const std::string& path(int channel) const;
+    /// The NOTIFY_SOCKET value of channel `number`.
+    const std::string& path(int number) const;
     /// Closes it and removes its file; nothing more is received from it.
-    void close(int channel);
+    void close(int number);
 
     const std::string& directory() const { return directory_; }
 

@@ -103,7 +103,8 @@ struct worker_setup {
         for (auto& fd : listen_fds)
             if ((fd = ::fcntl(fd, F_DUPFD, first_listen_fd + count)) < 0) return false;
         for (int i = 0; i < count; ++i)
-            if (::dup2(listen_fds[i], first_listen_fd + i) < 0) return false;
+            if (::dup2(listen_fds[static_cast<std::size_t>(i)], first_listen_fd + i) < 0)
+                return false;
         return true;
     }
 };

@@ -50,15 +50,19 @@ manage_plan plan_workers(const std::vector<worker_slot>& table, const supervisio
     manage_plan plan;
     plan.spawn = std::max(0, std::min(target.count - static_cast<int>(current.size()),
                                       target.count + std::max(target.surge, 1) - alive));
-    int replaced = std::min(static_cast<int>(outdated.size()),
-                            ready_current + static_cast<int>(outdated.size()) - target.count);
+    // Negative while fewer than `count` are ready: then none is replaced yet.
+    int replaced =
+        std::max(0, std::min(static_cast<int>(outdated.size()),
+                             ready_current + static_cast<int>(outdated.size()) - target.count));
     sort_for_retirement(outdated, served);
-    for (int i = 0; i < replaced; ++i) plan.retire.push_back(outdated[i]->pid);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(replaced); ++i)
+        plan.retire.push_back(outdated[i]->pid);
     int surplus = static_cast<int>(current.size()) - target.count;
     if (surplus > 0) {
         std::sort(current.begin(), current.end(),
                   [](auto* a, auto* b) { return a->spawned_at < b->spawned_at; });
-        for (int i = 0; i < surplus; ++i) plan.retire.push_back(current[i]->pid);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(surplus); ++i)
+            plan.retire.push_back(current[i]->pid);
     }
     return plan;
 }

@@ -174,7 +174,8 @@ pid_t spawn_new_master(const std::filesystem::path& executable,
     }
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
-    for (int i = 0; i < count; ++i) ::posix_spawn_file_actions_adddup2(&actions, sources[i], 3 + i);
+    for (int i = 0; i < count; ++i)
+        ::posix_spawn_file_actions_adddup2(&actions, sources[static_cast<std::size_t>(i)], 3 + i);
     ::posix_spawn_file_actions_addclosefrom_np(&actions, 3 + count);
     // Where this master was started: its command line's relative paths mean the same there.
     ::posix_spawn_file_actions_addchdir_np(&actions, directory.c_str());

@@ -28,7 +28,7 @@ constexpr char to_lower(char ch) {
 /// RFC 9110 5.6.2 tchar, one entry per byte.
 constexpr auto token_chars = [] {
     std::array<bool, 256> table{};
-    for (int ch = 0; ch < 256; ++ch) table[ch] = is_alnum(static_cast<char>(ch));
+    for (std::size_t ch = 0; ch < 256; ++ch) table[ch] = is_alnum(static_cast<char>(ch));
     for (char ch : std::string_view("!#$%&'*+-.^_`|~"))
         table[static_cast<unsigned char>(ch)] = true;
     return table;

@@ -64,8 +64,8 @@ class test_websocket {
 /// Thrown by test_client::websocket() when the endpoint refuses the upgrade.
 class websocket_refused : public std::runtime_error {
   public:
-    websocket_refused(int status, const std::string& reason)
-        : std::runtime_error(reason), status(status) {}
+    websocket_refused(int refused_with, const std::string& reason)
+        : std::runtime_error(reason), status(refused_with) {}
     int status;  ///< 400, 403, 404 (no such endpoint), 426
 };
 
