@@ -19,10 +19,10 @@
 #include <string_view>
 
 #include "../support/beast_framing.hpp"
-#include "access_log.hpp"
 #include "corral/router.hpp"
-#include "request_head_check.hpp"
-#include "server.hpp"
+#include "http1/request_head_check.hpp"
+#include "server/access_log.hpp"
+#include "server/server.hpp"
 #include "shared/log.hpp"
 
 namespace {

@@ -434,6 +434,21 @@ class CorralTestCase(unittest.TestCase):
         self.addCleanup(master.stop)
         return master
 
+    def start_workers(self, count, *args, env=None):
+        """Start a master with `count` workers on a free port and `args`; return it, the
+        port and the workers' pids once all of them serve: the usual start of a test."""
+        port = free_port()
+        master = self.start_corral("-w", count, "-b", f"127.0.0.1:{port}", *args, env=env)
+        master.wait_serving(port)
+        return master, port, master.wait_workers(count)
+
+    def start_load(self, port, at_least=100, **wrk_options):
+        """Start wrk against `port` (start_wrk's options); return it once a worker has
+        served `at_least` requests, so what the test does next happens under load."""
+        wrk = self.start_wrk(port, **wrk_options)
+        wait_for_load(port, at_least=at_least)
+        return wrk
+
     def start_under_fd_limit(self, limit, *args, env=None):
         """start_corral(*args) under prlimit: soft and hard RLIMIT_NOFILE both `limit`."""
         return self.start_corral(f"--nofile={limit}:{limit}", CORRAL, *args, env=env,

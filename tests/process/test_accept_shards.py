@@ -55,9 +55,8 @@ class AcceptShards(CorralTestCase):
         master = self.start("--debug-endpoints", "--worker-connections", 1, *extra,
                             workers=workers)
         first = master.wait_workers(workers)
-        wrk = self.start_wrk(self.port, seconds=3, connections=32, path="/stall?ms=10",
-                             new_connections=True)
-        wait_for_load(self.port, at_least=20)
+        wrk = self.start_load(self.port, at_least=20, seconds=3, connections=32,
+                              path="/stall?ms=10", new_connections=True)
         return master, first, wrk
 
     def assert_replacement_takes_the_shard(self, master, wrk, victim, workers):

@@ -48,8 +48,7 @@ class BehindNginx(ProxiedTestCase):
         tcp, unix, proxy = self.start_pair()
         first = tcp.worker_pids() | unix.worker_pids()
 
-        wrk = self.start_wrk(proxy.port, seconds=3, path=path, script=script)
-        wait_for_load(proxy.port)
+        wrk = self.start_load(proxy.port, seconds=3, path=path, script=script)
         tcp.send_signal(signal.SIGHUP)
         tcp.wait_log("Reload complete: generation 2 serves with 2 workers")
         wait_for_load(proxy.port)

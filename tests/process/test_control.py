@@ -17,13 +17,15 @@ from harness import CORRAL, CorralTestCase, free_port, http_get, wait_until
 
 
 def fallback_runtime_directory():
-    """Where a master looks after $XDG_RUNTIME_DIR: /run/user/<uid> if only this user may
-    write there, else /run for root, else nowhere (None)."""
+    """Where a master looks after $XDG_RUNTIME_DIR: /run/user/<uid>, else /run for root,
+    either only if it is this user's and nobody else may write there; else None."""
+    def private(directory):
+        info = os.stat(directory) if os.path.isdir(directory) else None
+        return info and info.st_uid == os.geteuid() and not info.st_mode & 0o022
     per_user = f"/run/user/{os.geteuid()}"
-    info = os.stat(per_user) if os.path.isdir(per_user) else None
-    if info and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+    if private(per_user):
         return per_user
-    return "/run" if os.geteuid() == 0 else None
+    return "/run" if os.geteuid() == 0 and private("/run") else None
 
 
 class ControlCommands(CorralTestCase):

@@ -32,7 +32,7 @@ SLOWER = 3 if os.environ.get("CORRAL_SANITIZED") == "1" else 1
 # An answer "at once": well before header_timeout (10 s) or body_timeout (30 s) could end a
 # request that the parser would otherwise wait on.
 ANSWER_TIMEOUT = 2.0 * SLOWER
-# worker/src/connection.cpp's bounds on the lingering close, and server_limits' drain_period.
+# worker/src/http1/connection.cpp's bounds on the lingering close, and server_limits' drain_period.
 LINGERING_TIME = 5.0
 LINGERING_TIMEOUT = 2.0
 LINGERING_BYTES = 4 << 20

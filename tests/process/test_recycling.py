@@ -63,13 +63,8 @@ class RecyclingAfterMaxRequests(CorralTestCase):
 
     def test_recycling_under_load_fails_no_request(self):
         """wrk 3 s, --max-requests 200 (+0-50): no error, many replacements, first workers gone."""
-        port = free_port()
-        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}", *RECYCLING)
-        master.wait_serving(port)
-        first = master.wait_workers(2)
-
-        wrk = self.start_wrk(port, seconds=3)
-        wait_for_load(port, at_least=20)
+        master, port, first = self.start_workers(2, *RECYCLING)
+        wrk = self.start_load(port, at_least=20, seconds=3)
         wrk.assert_clean(self)
 
         log = master.log()

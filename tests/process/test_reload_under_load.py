@@ -18,9 +18,7 @@ class ChangesUnderLoad(CorralTestCase):
         master = self.start_corral()
         master.wait_serving(port)
         first = master.wait_workers(2)
-
-        wrk = self.start_wrk(port, seconds=3)
-        wait_for_load(port)
+        wrk = self.start_load(port, seconds=3)
         master.send_signal(signal.SIGHUP)
         master.wait_log("Reload complete: generation 2 serves with 2 workers")
         wait_for_load(port)  # generation 2 takes the load
@@ -34,13 +32,8 @@ class ChangesUnderLoad(CorralTestCase):
 
     def test_scaling_up_and_down_under_load_fails_no_request(self):
         """wrk for 3 s, TTIN then TTOU twice during it: no socket error, no non-2xx."""
-        port = free_port()
-        master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}")
-        master.wait_serving(port)
-        first = master.wait_workers(2)
-
-        wrk = self.start_wrk(port, seconds=3)
-        wait_for_load(port)
+        master, port, first = self.start_workers(2)
+        wrk = self.start_load(port, seconds=3)
         master.send_signal(signal.SIGTTIN)
         added = master.wait_workers(3) - first
         master.wait_log(f"Worker {min(added)} ready in")

@@ -16,6 +16,14 @@ class ManyWorkers(CorralTestCase):
     workers = WORKERS
     boot_timeout = 60  # what a loaded 2-core machine needs for 256 workers, with room
 
+    def setUp(self):
+        super().setUp()
+        # What the test is about: more workers booting at once than one datagram socket
+        # can queue. A raised sysctl would let a shared socket pass it.
+        with open("/proc/sys/net/unix/max_dgram_qlen") as qlen:
+            if int(qlen.read()) >= self.workers:
+                self.skipTest(f"net.unix.max_dgram_qlen is at least {self.workers} here")
+
     def start_many(self):
         port = free_port()
         pidfile = os.path.join(self.tmp, "corral.pid")

@@ -49,8 +49,7 @@ class BinaryUpgrade(CorralTestCase):
         drains and exits 0, the pidfile names the new one, wrk sees 0 errors."""
         master = self.start_serving()
         first = master.wait_workers(2)
-        wrk = self.start_wrk(self.port, seconds=3)
-        wait_for_load(self.port)
+        wrk = self.start_load(self.port, seconds=3)
         master.send_signal(signal.SIGUSR2)
         new = master.wait_new_master()
         self.assertEqual(master.wait_exit(timeout=20.0), 0)

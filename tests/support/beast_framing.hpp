@@ -9,7 +9,7 @@
 #include <optional>
 #include <string_view>
 
-#include "request_head_check.hpp"
+#include "http1/request_head_check.hpp"
 
 namespace corral::testing {
 

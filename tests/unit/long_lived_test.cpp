@@ -11,7 +11,7 @@
 #include "corral/events.hpp"
 #include "corral/offload.hpp"
 #include "corral/test_client.hpp"
-#include "websocket_handshake.hpp"
+#include "websocket/websocket_handshake.hpp"
 
 using namespace corral;
 namespace asio = boost::asio;

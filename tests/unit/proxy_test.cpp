@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "forwarded.hpp"
-#include "proxy_protocol.hpp"
+#include "proxy/forwarded.hpp"
+#include "proxy/proxy_protocol.hpp"
 #include "shared/address_list.hpp"
 
 using namespace corral;

@@ -1,7 +1,7 @@
 // The raw-head checks in front of Beast's parser: limits, request smuggling defences, the
 // framing a passed head promises (and that Beast's parser keeps), and chunk framing.
 
-#include "request_head_check.hpp"
+#include "http1/request_head_check.hpp"
 
 #include <doctest/doctest.h>
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../support/beast_framing.hpp"
-#include "server.hpp"
+#include "server/server.hpp"
 
 using namespace corral;
 

@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "server.hpp"
+#include "server/server.hpp"
 #include "shared/settings.hpp"
 
 using namespace corral;

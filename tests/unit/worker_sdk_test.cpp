@@ -7,7 +7,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "corral/router.hpp"
-#include "response_writer.hpp"
+#include "http1/response_writer.hpp"
 
 using namespace corral;
 namespace asio = boost::asio;

@@ -1,9 +1,9 @@
-#include "websocket_handshake.hpp"
+#include "websocket/websocket_handshake.hpp"
 
 #include <algorithm>
 #include <string_view>
 
-#include "field_text.hpp"
+#include "http1/field_text.hpp"
 
 namespace corral {
 namespace {

@@ -1,4 +1,4 @@
-#include "websocket_session.hpp"
+#include "websocket/websocket_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>

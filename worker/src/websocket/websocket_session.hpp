@@ -15,7 +15,7 @@
 #include <string>
 
 #include "corral/websocket.hpp"
-#include "websocket_teardown.hpp"  // before Beast instantiates its own teardown
+#include "websocket/websocket_teardown.hpp"  // before Beast instantiates its own teardown
 
 namespace corral {
 

@@ -1,4 +1,4 @@
-#include "access_log.hpp"
+#include "server/access_log.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>

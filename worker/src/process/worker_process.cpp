@@ -11,16 +11,16 @@
 
 #include "corral/offload.hpp"
 #include "corral/worker.hpp"
-#include "server.hpp"
+#include "process/signal_reader.hpp"
+#include "process/supervisor_link.hpp"
+#include "process/thread_pool.hpp"
+#include "server/server.hpp"
 #include "shared/config.hpp"
 #include "shared/exit_codes.hpp"
 #include "shared/listen_fds.hpp"
 #include "shared/log.hpp"
 #include "shared/worker_signals.hpp"
 #include "shared/worker_values.hpp"
-#include "signal_reader.hpp"
-#include "supervisor_link.hpp"
-#include "thread_pool.hpp"
 
 namespace corral {
 namespace {

@@ -12,9 +12,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "access_log.hpp"
 #include "corral/router.hpp"
-#include "request_head_check.hpp"
+#include "http1/request_head_check.hpp"
+#include "server/access_log.hpp"
 #include "shared/address_list.hpp"
 #include "shared/config.hpp"
 

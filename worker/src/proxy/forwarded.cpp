@@ -1,11 +1,11 @@
-#include "forwarded.hpp"
+#include "proxy/forwarded.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <set>
 #include <vector>
 
-#include "field_text.hpp"
+#include "http1/field_text.hpp"
 
 namespace corral {
 namespace {

@@ -1,4 +1,4 @@
-#include "supervisor_link.hpp"
+#include "process/supervisor_link.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "server.hpp"
+#include "server/server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +13,7 @@
 #include <cmath>
 #include <system_error>
 
-#include "connection.hpp"
+#include "http1/connection.hpp"
 #include "shared/log.hpp"
 
 namespace corral {

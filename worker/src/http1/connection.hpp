@@ -12,8 +12,8 @@
 
 #include "corral/response.hpp"
 #include "corral/router.hpp"
-#include "request_head_check.hpp"
-#include "websocket_handshake.hpp"
+#include "http1/request_head_check.hpp"
+#include "websocket/websocket_handshake.hpp"
 
 namespace corral {
 

@@ -1,11 +1,11 @@
-#include "request_head_check.hpp"
+#include "http1/request_head_check.hpp"
 
 #include <algorithm>
 #include <array>
 #include <limits>
 #include <vector>
 
-#include "field_text.hpp"
+#include "http1/field_text.hpp"
 
 namespace corral {
 namespace {

@@ -1,4 +1,4 @@
-#include "signal_reader.hpp"
+#include "process/signal_reader.hpp"
 
 #include <signal.h>
 #include <sys/signalfd.h>

@@ -1,4 +1,4 @@
-#include "connection.hpp"
+#include "http1/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -6,13 +6,13 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include "forwarded.hpp"
-#include "proxy_protocol.hpp"
-#include "response_writer.hpp"
-#include "server.hpp"
+#include "http1/response_writer.hpp"
+#include "proxy/forwarded.hpp"
+#include "proxy/proxy_protocol.hpp"
+#include "server/server.hpp"
 #include "shared/log.hpp"
-#include "websocket_handshake.hpp"
-#include "websocket_session.hpp"
+#include "websocket/websocket_handshake.hpp"
+#include "websocket/websocket_session.hpp"
 
 namespace corral {
 namespace {

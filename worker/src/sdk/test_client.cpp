@@ -7,9 +7,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
 
+#include "process/thread_pool.hpp"
 #include "shared/log.hpp"
-#include "thread_pool.hpp"
-#include "websocket_handshake.hpp"
+#include "websocket/websocket_handshake.hpp"
 
 namespace corral {
 
