@@ -70,7 +70,7 @@ bool address_list::contains(std::string_view address) const {
         int bits = net.prefix;
         bool match = true;
         for (std::size_t i = 0; i < 16 && bits > 0 && match; ++i, bits -= 8) {
-            std::uint8_t mask = bits >= 8 ? 0xff : static_cast<std::uint8_t>(0xff << (8 - bits));
+            auto mask = static_cast<std::uint8_t>(bits >= 8 ? 0xff : 0xff << (8 - bits));
             match = ((*bytes)[i] & mask) == (net.bytes[i] & mask);
         }
         if (match) return true;

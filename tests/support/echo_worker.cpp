@@ -9,20 +9,19 @@
 
 namespace {
 
+unsigned octet(char c) { return static_cast<unsigned char>(c); }
+
 std::string base64(std::string_view bytes) {
     static constexpr char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     std::size_t i = 0;
     for (; i + 2 < bytes.size(); i += 3) {
-        unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
-                     static_cast<unsigned char>(bytes[i + 1]) << 8 |
-                     static_cast<unsigned char>(bytes[i + 2]);
+        unsigned v = octet(bytes[i]) << 16 | octet(bytes[i + 1]) << 8 | octet(bytes[i + 2]);
         for (int shift : {18, 12, 6, 0}) out += alphabet[(v >> shift) & 63];
     }
     if (std::size_t rest = bytes.size() - i; rest > 0) {
-        unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
-                     (rest == 2 ? static_cast<unsigned char>(bytes[i + 1]) << 8 : 0);
+        unsigned v = octet(bytes[i]) << 16 | (rest == 2 ? octet(bytes[i + 1]) << 8 : 0u);
         out += alphabet[(v >> 18) & 63];
         out += alphabet[(v >> 12) & 63];
         out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';

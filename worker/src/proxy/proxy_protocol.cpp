@@ -58,8 +58,8 @@ header parse_v2(std::string_view bytes) {
     if (bytes.size() < 16) return {};
     auto version_command = static_cast<unsigned char>(bytes[12]);
     auto family = static_cast<unsigned char>(bytes[13]);
-    std::size_t length =
-        static_cast<unsigned char>(bytes[14]) << 8 | static_cast<unsigned char>(bytes[15]);
+    std::size_t length = std::size_t{static_cast<unsigned char>(bytes[14])} << 8 |
+                         std::size_t{static_cast<unsigned char>(bytes[15])};
     if ((version_command & 0xf0) != 0x20) return invalid("unknown PROXY v2 version");
     if (bytes.size() < 16 + length) return {};
     header parsed{header::kind::parsed, 16 + length, "", ""};
