@@ -215,9 +215,20 @@ void server::run_background(std::vector<background_task> tasks) {
     asio::co_spawn(io_, std::move(run_all), asio::detached);
 }
 
+bool server::drained() const {
+    return draining_ && live_.empty() && background_running_ == 0 && on_drained_;
+}
+
 void server::finish_drain_if_done() {
-    if (draining_ && live_.empty() && background_running_ == 0 && on_drained_)
-        asio::post(io_, std::exchange(on_drained_, {}));
+    if (!drained() || drain_check_posted_) return;
+    // Checked again when it runs: an accept that completed just before the drain began is
+    // still queued ahead of it and serves its connection first. Finishing at once lost
+    // that connection: the worker exited with it unanswered.
+    drain_check_posted_ = true;
+    asio::post(io_, [this] {
+        drain_check_posted_ = false;
+        if (drained()) std::exchange(on_drained_, {})();
+    });
 }
 
 }  // namespace corral

@@ -100,6 +100,8 @@ class server {
     void accept_queued(acceptor& listener);
     /// Calls on_drained once draining and nothing is left: no connection, no task.
     void finish_drain_if_done();
+    bool drained() const;
+    bool drain_check_posted_ = false;
 
     boost::asio::io_context& io_;
     const router& routes_;
