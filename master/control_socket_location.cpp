@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "master/listeners.hpp"
+
 namespace corral {
 namespace {
 
@@ -37,20 +39,6 @@ bool private_to_this_user(const std::string& directory) {
     return !directory.empty() && directory.starts_with('/') &&
            ::stat(directory.c_str(), &info) == 0 && S_ISDIR(info.st_mode) &&
            info.st_uid == ::geteuid() && (info.st_mode & (S_IWGRP | S_IWOTH)) == 0;
-}
-
-/// connect() to `path`: 0 when accepted, else the errno.
-int connect_error(const std::string& path) {
-    sockaddr_un address{};
-    if (path.size() >= sizeof address.sun_path) return ENAMETOOLONG;
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return errno;
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    int error =
-        ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 ? 0 : errno;
-    ::close(fd);
-    return error;
 }
 
 }  // namespace
@@ -109,10 +97,10 @@ void remove_stale_control_sockets(const std::string& directory) {
         // A master binds, then listens: in between, a connection is refused too.
         bool old = ::lstat(path.c_str(), &info) == 0 &&
                    now - std::chrono::seconds(info.st_mtime) > std::chrono::seconds(10);
-        if (old && connect_error(path) == ECONNREFUSED) ::unlink(path.c_str());
+        if (old && unix_connect_error(path) == ECONNREFUSED) ::unlink(path.c_str());
     }
 }
 
-bool control_socket_answers(const std::string& path) { return connect_error(path) == 0; }
+bool control_socket_answers(const std::string& path) { return unix_connect_error(path) == 0; }
 
 }  // namespace corral

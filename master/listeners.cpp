@@ -86,25 +86,24 @@ sockaddr_un unix_address(const bind_address& address) {
 }
 
 /// An existing socket file is stale when connecting to it is refused: remove it then.
-void remove_stale_socket_file(const bind_address& address, const sockaddr_un& un) {
+void remove_stale_socket_file(const bind_address& address) {
     struct stat info {};
     if (::lstat(address.path.c_str(), &info) != 0) return;
     if (!S_ISSOCK(info.st_mode))
         throw std::runtime_error("cannot bind " + address.display() +
                                  ": the file exists and is not a socket; refusing to replace it");
-    fd_guard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (probe.fd < 0) fail("socket()", address);
-    if (::connect(probe.fd, reinterpret_cast<const sockaddr*>(&un), sizeof un) == 0)
+    int error = unix_connect_error(address.path);
+    if (error == 0)
         throw std::runtime_error("cannot bind " + address.display() +
                                  ": another process is listening on it");
-    if (errno != ECONNREFUSED) fail("connect() to the existing socket file", address);
+    if (error != ECONNREFUSED) fail("connect() to the existing socket file", address, error);
     if (::unlink(address.path.c_str()) != 0) fail("unlink() of the stale socket file", address);
     log::info("Removed stale socket file {}", address.path);
 }
 
 int bind_unix(const bind_address& address, int backlog, const socket_file_options& file) {
     sockaddr_un un = unix_address(address);
-    remove_stale_socket_file(address, un);
+    remove_stale_socket_file(address);
     fd_guard socket_fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     if (socket_fd.fd < 0) fail("socket()", address);
     if (::bind(socket_fd.fd, reinterpret_cast<const sockaddr*>(&un), sizeof un) != 0)
@@ -148,6 +147,18 @@ listener::listener(bind_address where, int descriptor, bool created_file, std::s
       fd(descriptor),
       name(fd_name_.empty() ? fd_name(address) : std::move(fd_name_)),
       owns_socket_file(created_file) {}
+
+int unix_connect_error(const std::string& path) {
+    sockaddr_un address{};
+    if (path.size() >= sizeof address.sun_path) return ENAMETOOLONG;
+    fd_guard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (probe.fd < 0) return errno;
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(probe.fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0
+               ? 0
+               : errno;
+}
 
 std::string listener::bound_address() const {
     sockaddr_storage storage{};

@@ -43,6 +43,10 @@ struct listener {
     listener& operator=(const listener&) = delete;
 };
 
+/// connect() to the unix stream socket at `path`, then close: 0 when a listener took the
+/// connection, else the errno (ECONNREFUSED: a socket file nobody listens on).
+int unix_connect_error(const std::string& path);
+
 /// Mode and owner for the unix socket files corral creates (`socket_mode`,
 /// `socket_owner`); 0 and -1 leave them as the umask and the master's identity make them.
 struct socket_file_options {

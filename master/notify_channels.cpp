@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
@@ -57,6 +58,18 @@ bool is_notify_directory_name(std::string_view name) {
                        [](char c) { return c >= '0' && c <= '9'; });
 }
 
+/// Calls `visit` with the name of each entry of the open directory `directory_fd`.
+void each_entry(int directory_fd, const std::function<void(const char*)>& visit) {
+    int own = ::openat(directory_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* entries = own >= 0 ? ::fdopendir(own) : nullptr;
+    if (!entries) {
+        if (own >= 0) ::close(own);
+        return;
+    }
+    while (const dirent* entry = ::readdir(entries)) visit(entry->d_name);
+    ::closedir(entries);  // closes `own`
+}
+
 /// Removes directory `name` of `parent_fd` if it is this user's, old enough, and no master
 /// holds its lock; only the sockets in it go with it. True if removed.
 bool remove_if_abandoned(int parent_fd, const char* name) {
@@ -69,15 +82,12 @@ bool remove_if_abandoned(int parent_fd, const char* name) {
                      ::flock(fd, LOCK_EX | LOCK_NB) == 0;  // a live master holds it shared
     bool removed = false;
     if (candidate) {
-        if (DIR* entries = ::fdopendir(::dup(fd))) {
-            while (dirent* entry = ::readdir(entries)) {
-                struct stat socket_info {};
-                if (::fstatat(fd, entry->d_name, &socket_info, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISSOCK(socket_info.st_mode))
-                    ::unlinkat(fd, entry->d_name, 0);
-            }
-            ::closedir(entries);
-        }
+        each_entry(fd, [fd](const char* entry) {
+            struct stat socket_info {};
+            if (::fstatat(fd, entry, &socket_info, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISSOCK(socket_info.st_mode))
+                ::unlinkat(fd, entry, 0);
+        });
         removed = ::unlinkat(parent_fd, name, AT_REMOVEDIR) == 0;
     }
     ::close(fd);
@@ -89,16 +99,10 @@ bool remove_if_abandoned(int parent_fd, const char* name) {
 void remove_abandoned_notify_directories(const std::string& parent) {
     int parent_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (parent_fd < 0) return;
-    DIR* entries = ::fdopendir(::dup(parent_fd));
     int removed = 0;
-    while (entries) {
-        dirent* entry = ::readdir(entries);
-        if (!entry) break;
-        if (is_notify_directory_name(entry->d_name) &&
-            remove_if_abandoned(parent_fd, entry->d_name))
-            ++removed;
-    }
-    if (entries) ::closedir(entries);
+    each_entry(parent_fd, [&](const char* entry) {
+        if (is_notify_directory_name(entry) && remove_if_abandoned(parent_fd, entry)) ++removed;
+    });
     ::close(parent_fd);
     if (removed > 0)
         log::info("Removed {} notify director{} in {} left by masters that are gone", removed,
