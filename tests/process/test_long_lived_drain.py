@@ -4,6 +4,7 @@ Last-Event-ID, whether the drain comes from a reload (HUP), a scale-down (TTOU) 
 graceful stop (TERM)."""
 
 import asyncio
+import collections
 import http.client
 import json
 import os
@@ -54,10 +55,16 @@ def raise_open_files_limit(test, wanted):
     test.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
 
 
+async def connect_echo(port):
+    """A WebSocket to /ws/echo?hello=1, whose first message says which worker serves it."""
+    return await websockets.connect(f"ws://127.0.0.1:{port}/ws/echo?hello=1",
+                                    ping_interval=None, open_timeout=TIMEOUT,
+                                    close_timeout=TIMEOUT)
+
+
 async def connect_hello(port):
     """A WebSocket to /ws/echo?hello=1 and its first message: (ws, {"pid", "generation"})."""
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/echo?hello=1", ping_interval=None,
-                                  open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    ws = await connect_echo(port)
     return ws, json.loads(await ws.recv())
 
 
@@ -83,6 +90,18 @@ class WebSocketDrainTestCase(CorralTestCase):
             return await asyncio.wait_for(coroutine, timeout)
         return asyncio.run(bounded())
 
+    async def gather_all(self, what, awaitables, context=lambda: ""):
+        """The results of `awaitables`, run together; if any raised, the test fails naming
+        the phase, how many of them failed and how (one lost connection among 500 otherwise
+        shows only as the first exception, without saying where it happened)."""
+        results = await asyncio.gather(*awaitables, return_exceptions=True)
+        problems = [r for r in results if isinstance(r, BaseException)]
+        if problems:
+            kinds = collections.Counter(type(p).__name__ for p in problems)
+            self.fail(f"{what}: {len(problems)} of {len(results)} failed ({dict(kinds)}); "
+                      f"the first: {problems[0]!r}{context()}")
+        return results
+
     def assert_going_away(self, outcome, what="a client"):
         """`outcome` of until_closed() is a clean 1001 closing handshake with the reason."""
         self.assertIsInstance(outcome, websockets.exceptions.ConnectionClosedOK,
@@ -98,8 +117,9 @@ class ReloadWithWebSockets(WebSocketDrainTestCase):
         """500 WebSockets on 2 workers, then HUP: every client gets a clean 1001 close (close
         frame with the reason, closing handshake completed: no 1006), reconnects at once as
         a real client would, and ends on a generation-2 worker. A reconnection that reaches
-        the other old worker before it drains is closed with 1001 again, or refused with 503
-        if it arrives while that worker begins to drain; three attempts always suffice."""
+        the other old worker before it drains is closed with 1001 again (before its hello if
+        the drain began during the upgrade), or refused with 503 if it arrives while that
+        worker begins to drain; three attempts always suffice."""
         raise_open_files_limit(self, 4 * CLIENTS)
         port = free_port()
         master = self.start_corral("-w", 2, "-b", f"127.0.0.1:{port}", "--graceful-timeout", 30)
@@ -110,10 +130,17 @@ class ReloadWithWebSockets(WebSocketDrainTestCase):
         async def reconnect_until_generation_2():
             for _ in range(3):
                 try:
-                    ws, hello = await connect_hello(port)
+                    ws = await connect_echo(port)
                 except websockets.exceptions.InvalidStatusCode as refused:
                     self.assertEqual(refused.status_code, 503)
                     bounces.append(503)
+                    continue
+                try:
+                    hello = json.loads(await ws.recv())
+                except websockets.exceptions.ConnectionClosed as closed:
+                    await ws.wait_closed()
+                    self.assert_going_away(closed, "a client closed before its hello")
+                    bounces.append("closed before the hello")
                     continue
                 if hello["generation"] == 2:
                     return ws, hello
@@ -126,16 +153,19 @@ class ReloadWithWebSockets(WebSocketDrainTestCase):
             return outcome, await reconnect_until_generation_2()
 
         async def scenario():
-            opened = await asyncio.gather(*(connect_hello(port) for _ in range(CLIENTS)))
+            opened = await self.gather_all("opening to generation 1",
+                                           (connect_hello(port) for _ in range(CLIENTS)))
             hellos = [hello for _, hello in opened]
             lives = [asyncio.create_task(client_life(ws)) for ws, _ in opened]
             master.send_signal(signal.SIGHUP)
-            ends = await asyncio.gather(*lives)
+            ends = await self.gather_all(
+                "the drain and reconnection", lives,
+                lambda: f"; bounces: {dict(collections.Counter(bounces))}")
             # Each new connection echoes, then closes normally.
             for _, (ws, _) in ends:
                 await ws.send("after the reload")
             echoes = [await ws.recv() for _, (ws, _) in ends]
-            await asyncio.gather(*(ws.close() for _, (ws, _) in ends))
+            await self.gather_all("closing", (ws.close() for _, (ws, _) in ends))
             return hellos, [outcome for outcome, _ in ends], [h for _, (_, h) in ends], echoes
 
         hellos, outcomes, new_hellos, echoes = self.run_async(scenario(), 4 * TIMEOUT)
