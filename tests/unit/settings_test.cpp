@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <toml++/toml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -46,7 +47,7 @@ TEST_CASE("conf/corral.toml documents every setting with its default") {
 
 TEST_CASE("conf/corral.toml is valid and runs the demo: 2 workers on 127.0.0.1:8000") {
     config_sources sources;
-    sources.file = std::string(CORRAL_SOURCE_DIR) + "/conf/corral.toml";
+    sources.file = std::filesystem::path(CORRAL_SOURCE_DIR) / "conf/corral.toml";
     auto cfg = load_config(sources);
     CHECK(cfg.workers == 2);
     CHECK(cfg.bind == std::vector<std::string>{"127.0.0.1:8000"});
