@@ -16,7 +16,7 @@ using namespace corral;
 namespace {
 
 std::string read_source_file(const std::string& relative) {
-    std::ifstream file(std::string(CORRAL_SOURCE_DIR) + "/" + relative);
+    std::ifstream file(std::filesystem::path(CORRAL_SOURCE_DIR) / relative);
     REQUIRE_MESSAGE(file, relative << " is missing");
     std::ostringstream text;
     text << file.rdbuf();
