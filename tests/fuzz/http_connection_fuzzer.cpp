@@ -20,6 +20,7 @@
 
 #include "../support/beast_framing.hpp"
 #include "corral/router.hpp"
+#include "http1/connection.hpp"
 #include "http1/request_head_check.hpp"
 #include "server/access_log.hpp"
 #include "server/server.hpp"
@@ -57,7 +58,8 @@ struct harness {
     harness() {
         corral::log::set_level(corral::log::level::critical);
         routes.fallback(echo);
-        server = std::make_unique<corral::server>(io, routes, limits, requests_log);
+        server =
+            std::make_unique<corral::server>(io, routes, limits, requests_log, corral::serve_http1);
     }
 };
 

@@ -2,12 +2,13 @@
 // setting marked for workers either changes them or has a use of its own listed here, so a
 // new worker setting cannot be forgotten on its way to the worker.
 
+#include "server/server_limits.hpp"
+
 #include <doctest/doctest.h>
 
 #include <set>
 #include <string>
 
-#include "server/server.hpp"
 #include "shared/settings.hpp"
 
 using namespace corral;

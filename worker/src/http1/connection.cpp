@@ -1,6 +1,8 @@
 #include "http1/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -184,6 +186,13 @@ connection::connection(server& owner, socket_type socket, std::string remote_add
       stream_pause_(socket_.get_executor()),
       remote_address_(std::move(remote_address)),
       buffer_(read_chunk) {}
+
+void serve_http1(server& owner, server::socket_type socket, std::string remote_address) {
+    auto executor = socket.get_executor();
+    auto c = std::make_shared<connection>(owner, std::move(socket), std::move(remote_address));
+    owner.attach(c.get());  // before its coroutine first runs (server::attach)
+    asio::co_spawn(executor, connection::run(std::move(c)), asio::detached);
+}
 
 asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
     try {

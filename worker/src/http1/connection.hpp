@@ -1,6 +1,7 @@
 #pragma once
-// One client connection: the keep-alive loop of read, parse, handle, write. Pipelined
-// requests already in the buffer are all answered before the next read, in one write.
+// One HTTP/1.1 client connection: the keep-alive loop of read, parse, handle, write.
+// Pipelined requests already in the buffer are all answered before the next read, in one
+// write. The server hands connections over through serve_http1 (server::protocol).
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -13,16 +14,19 @@
 #include "corral/response.hpp"
 #include "corral/router.hpp"
 #include "http1/request_head_check.hpp"
+#include "server/server.hpp"
 #include "websocket/websocket_handshake.hpp"
 
 namespace corral {
 
-class server;
 class websocket_session;
 
-class connection : public std::enable_shared_from_this<connection> {
+/// The HTTP/1.1 protocol for server: serves one accepted connection (server::protocol).
+void serve_http1(server& owner, server::socket_type socket, std::string remote_address);
+
+class connection : public served_connection, public std::enable_shared_from_this<connection> {
   public:
-    using socket_type = boost::asio::generic::stream_protocol::socket;
+    using socket_type = server::socket_type;
 
     connection(server& owner, socket_type socket, std::string remote_address);
 
@@ -31,7 +35,7 @@ class connection : public std::enable_shared_from_this<connection> {
     static boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
     /// The worker is draining: an idle connection closes after the drain period, a
     /// WebSocket closes with 1001, a streamed response's pause() returns early.
-    void drain();
+    void drain() override;
 
   private:
     class body_parser;   ///< Beast's request parser; its templates stay in connection.cpp

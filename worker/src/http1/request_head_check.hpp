@@ -16,18 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "server/server_limits.hpp"  // head_limits
+
 namespace corral {
-
-/// From the settings limit_request_line, limit_request_fields, limit_request_field_size
-/// and header_map (server_limits::from); a default head_limits limits nothing.
-struct head_limits {
-    std::size_t request_line = 0;  ///< bytes without CRLF; 0 = no limit
-    std::size_t fields = 0;        ///< 0 = no limit
-    std::size_t field_size = 0;    ///< bytes of a header line with its CRLF; 0 = no limit
-    enum class underscore { drop, refuse, dangerous } header_map = underscore::drop;
-
-    bool operator==(const head_limits&) const = default;
-};
 
 /// How the body of a request that passed ends (RFC 9112 6.3).
 enum class body_framing {

@@ -11,6 +11,7 @@
 
 #include "corral/offload.hpp"
 #include "corral/worker.hpp"
+#include "http1/connection.hpp"
 #include "process/signal_reader.hpp"
 #include "process/supervisor_link.hpp"
 #include "process/thread_pool.hpp"
@@ -40,7 +41,8 @@ class worker_process {
           signals_(io_, {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}),
           pool_(static_cast<std::size_t>(cfg.threads)),
           requests_log_(io_, cfg.accesslog, cfg.access_log_format),
-          server_(io_, routes, server_limits::from(cfg, values.request_limit), requests_log_),
+          server_(io_, routes, server_limits::from(cfg, values.request_limit), requests_log_,
+                  serve_http1),
           link_(
               io_, [this] { return counters(); }, [this] { on_master_gone(); }),
           drain_deadline_(io_),

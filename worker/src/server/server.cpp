@@ -10,10 +10,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cmath>
 #include <system_error>
 
-#include "http1/connection.hpp"
 #include "shared/log.hpp"
 
 namespace corral {
@@ -36,42 +34,14 @@ std::string peer_address(const generic_stream::endpoint& endpoint) {
     return text;
 }
 
-/// Rounds up: a positive setting under a millisecond must not become 0, which means "off"
-/// for some (websocket_ping_interval).
-std::chrono::milliseconds to_milliseconds(double seconds) {
-    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-}
-
 }  // namespace
 
-server_limits server_limits::from(const config& cfg, std::uint64_t request_limit) {
-    server_limits limits;
-    limits.keepalive = to_milliseconds(cfg.keepalive);
-    limits.header_timeout = to_milliseconds(cfg.header_timeout);
-    limits.body_timeout = to_milliseconds(cfg.body_timeout);
-    limits.head.request_line = static_cast<std::size_t>(cfg.limit_request_line);
-    limits.head.fields = static_cast<std::size_t>(cfg.limit_request_fields);
-    limits.head.field_size = static_cast<std::size_t>(cfg.limit_request_field_size);
-    limits.head.header_map = cfg.header_map == "refuse"      ? head_limits::underscore::refuse
-                             : cfg.header_map == "dangerous" ? head_limits::underscore::dangerous
-                                                             : head_limits::underscore::drop;
-    limits.max_body_size = static_cast<std::uint64_t>(cfg.max_body_size);
-    limits.websocket_max_message_size = static_cast<std::uint64_t>(cfg.websocket_max_message_size);
-    limits.websocket_ping_interval = to_milliseconds(cfg.websocket_ping_interval);
-    limits.max_connections = static_cast<std::size_t>(cfg.worker_connections);
-    limits.server_header = cfg.server_header;
-    limits.forwarded_trusted = address_list(cfg.forwarded_allow_ips);
-    limits.proxy_protocol = cfg.proxy_protocol;
-    limits.proxy_trusted = address_list(cfg.proxy_allow_ips);
-    limits.max_requests = request_limit;
-    return limits;
-}
-
 server::server(asio::io_context& io, const router& routes, server_limits limits,
-               access_log& requests_log)
+               access_log& requests_log, protocol speak)
     : io_(io),
       routes_(routes),
       limits_(std::move(limits)),
+      speak_(std::move(speak)),
       access_log_(requests_log),
       room_(io),
       room_report_(io) {
@@ -86,9 +56,9 @@ void server::add_listener(int fd) {
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
         throw std::system_error(errno, std::generic_category(),
                                 "getsockname() failed on inherited fd " + std::to_string(fd));
-    int protocol = address.ss_family == AF_UNIX ? 0 : IPPROTO_TCP;
+    int socket_protocol = address.ss_family == AF_UNIX ? 0 : IPPROTO_TCP;
     auto listener = std::make_unique<acceptor>(io_);
-    listener->assign(generic_stream(address.ss_family, protocol), fd);
+    listener->assign(generic_stream(address.ss_family, socket_protocol), fd);
     acceptors_.push_back(std::move(listener));
 }
 
@@ -134,12 +104,7 @@ void server::serve(generic_stream::socket socket, const generic_stream::endpoint
         int on = 1;  // a response is written whole: never wait to coalesce it (Nagle)
         ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     }
-    auto remote = peer_address(peer);
-    auto c = std::make_shared<connection>(*this, std::move(socket), std::move(remote));
-    // Counted from now, not from when its coroutine first runs: a drain that begins in
-    // between must wait for it, not exit and drop a connection nobody answered.
-    attach(c.get());
-    asio::co_spawn(io_, connection::run(std::move(c)), asio::detached);
+    speak_(*this, std::move(socket), peer_address(peer));
 }
 
 void server::accept_queued(acceptor& listener) {
@@ -165,13 +130,13 @@ void server::drain(bool serve_queued, std::function<void()> on_drained) {
         listener->close(ignored);
     }
     room_.cancel();
-    for (auto* c : std::vector<connection*>(live_.begin(), live_.end())) c->drain();
+    for (auto* c : std::vector<served_connection*>(live_.begin(), live_.end())) c->drain();
     if (background_running_ > 0)
         log::info("Waiting for {} response(s)' background tasks", background_running_);
     finish_drain_if_done();
 }
 
-void server::detach(connection* c) {
+void server::detach(served_connection* c) {
     live_.erase(c);
     if (live_.size() + 1 == limits_.max_connections) room_.cancel();
     if (said_full_ && has_room()) report_room_soon();

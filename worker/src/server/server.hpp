@@ -1,6 +1,8 @@
 #pragma once
 // The accepting side of a worker: one accept loop per inherited listener, the set of live
-// connections, and the graceful drain (stop accepting, let every connection finish).
+// connections, and the graceful drain (stop accepting, let every connection finish). What
+// is said on a connection is the protocol's (the `protocol` the server is given): the
+// server accepts, hands each connection over, and drains.
 
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -13,45 +15,22 @@
 #include <vector>
 
 #include "corral/router.hpp"
-#include "http1/request_head_check.hpp"
 #include "server/access_log.hpp"
-#include "shared/address_list.hpp"
-#include "shared/config.hpp"
+#include "server/served_connection.hpp"
+#include "server/server_limits.hpp"
 
 namespace corral {
 
-class connection;
-
-/// What a worker's settings say about serving, in the units the server uses. Made from
-/// the configuration alone (from()), so the settings table stays the one home of each
-/// default; a field a setting does not decide has its value here.
-struct server_limits {
-    std::chrono::milliseconds keepalive{};         ///< idle keep-alive connection
-    std::chrono::milliseconds header_timeout{};    ///< a started head must be complete
-    std::chrono::milliseconds body_timeout{};      ///< between two pieces of a body
-    std::chrono::milliseconds drain_period{1000};  ///< idle connections when draining
-    head_limits head;
-    std::uint64_t max_body_size = 0;
-    std::uint64_t websocket_max_message_size = 0;
-    std::chrono::milliseconds websocket_ping_interval{};  ///< 0: no pings
-    std::uint64_t max_requests = 0;                       ///< then ask to be recycled; 0 = never
-    std::size_t max_connections = 0;
-    std::string server_header;
-    address_list forwarded_trusted{""};  ///< forwarded_allow_ips
-    bool proxy_protocol = false;
-    address_list proxy_trusted{""};  ///< proxy_allow_ips
-
-    /// The limits `cfg` sets; `request_limit` is this worker's max_requests with its
-    /// jitter (CORRAL_WORKER_REQUEST_LIMIT), 0 = none.
-    static server_limits from(const config& cfg, std::uint64_t request_limit = 0);
-
-    bool operator==(const server_limits&) const = default;
-};
-
 class server {
   public:
+    using socket_type = boost::asio::generic::stream_protocol::socket;
+    /// Serves one accepted connection from the peer `remote_address` ("unix" for a unix
+    /// socket): makes the protocol's connection, attach()es it at once, runs it, and
+    /// detach()es it when it closes. http1/connection.hpp's serve_http1 is one.
+    using protocol = std::function<void(server&, socket_type, std::string remote_address)>;
+
     server(boost::asio::io_context& io, const router& routes, server_limits limits,
-           access_log& requests_log);
+           access_log& requests_log, protocol speak);
     ~server();
 
     /// Accepts on the listening socket `fd` (inherited from the master) from start() on.
@@ -63,10 +42,9 @@ class server {
     void drain(bool serve_queued, std::function<void()> on_drained);
 
     /// Serves one connected socket (from an accept loop, or a fuzzer's socket pair).
-    void serve(boost::asio::generic::stream_protocol::socket socket);
+    void serve(socket_type socket);
     /// The same with the peer's address as accept() gave it.
-    void serve(boost::asio::generic::stream_protocol::socket socket,
-               const boost::asio::generic::stream_protocol::endpoint& peer);
+    void serve(socket_type socket, const boost::asio::generic::stream_protocol::endpoint& peer);
 
     bool draining() const { return draining_; }
     std::uint64_t requests() const { return requests_; }
@@ -88,8 +66,10 @@ class server {
     /// closed for 100 ms: at most ten changes a second, however fast connections come
     /// and go at the limit.
     void on_full(std::function<void(bool)> callback) { on_full_ = std::move(callback); }
-    void attach(connection* c) { live_.insert(c); }
-    void detach(connection* c);
+    /// Counts `c` as live from now, before its first turn on the loop: a drain that
+    /// begins in between waits for it, not exit and drop a connection nobody answered.
+    void attach(served_connection* c) { live_.insert(c); }
+    void detach(served_connection* c);
     /// Runs a response's background tasks, in order, on the loop; a drain waits for them.
     void run_background(std::vector<background_task> tasks);
     std::size_t background_tasks_running() const { return background_running_; }
@@ -107,7 +87,8 @@ class server {
     const router& routes_;
     server_limits limits_;
     std::vector<std::unique_ptr<acceptor>> acceptors_;
-    std::unordered_set<connection*> live_;
+    protocol speak_;
+    std::unordered_set<served_connection*> live_;
     access_log& access_log_;
     boost::asio::steady_timer room_;  ///< wakes the accept loops when a connection closes
     std::function<void()> on_drained_;
