@@ -28,11 +28,16 @@ def all_children(pid):
 
 
 def open_descriptors(pid):
-    """{fd: what it is} (the readlink of /proc/PID/fd/N: "socket:[inode]", a path...)."""
+    """{fd: what it is} (the readlink of /proc/PID/fd/N: "socket:[inode]", a path...),
+    without the master's reads of a worker's /proc/N/smaps_rollup: its memory sample
+    (master/process_memory.cpp) opens, reads and closes one in a single step, and a
+    snapshot taken in that step saw it as one more descriptor."""
     described = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         with contextlib.suppress(FileNotFoundError):  # closed while we looked
-            described[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if not re.fullmatch(r"/proc/\d+/smaps_rollup", target):
+                described[int(fd)] = target
     return described
 
 

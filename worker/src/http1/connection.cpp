@@ -179,17 +179,17 @@ milliseconds connection::head_deadline::remaining() const {
     return std::max(left, milliseconds(1));
 }
 
-connection::connection(server& owner, socket_type socket, std::string remote_address)
+connection::connection(server& owner, transport_stream stream, std::string remote_address)
     : server_(owner),
-      socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
-      stream_pause_(socket_.get_executor()),
+      stream_(std::move(stream)),
+      timer_(stream_.get_executor()),
+      stream_pause_(stream_.get_executor()),
       remote_address_(std::move(remote_address)),
       buffer_(read_chunk) {}
 
-void serve_http1(server& owner, server::socket_type socket, std::string remote_address) {
-    auto executor = socket.get_executor();
-    auto c = std::make_shared<connection>(owner, std::move(socket), std::move(remote_address));
+void serve_http1(server& owner, transport_stream stream, std::string remote_address) {
+    auto executor = stream.get_executor();
+    auto c = std::make_shared<connection>(owner, std::move(stream), std::move(remote_address));
     owner.attach(c.get());  // before its coroutine first runs (server::attach)
     asio::co_spawn(executor, connection::run(std::move(c)), asio::detached);
 }
@@ -202,9 +202,8 @@ asio::awaitable<void> connection::run(std::shared_ptr<connection> self) {
     } catch (...) {
         log::error("Connection from {} failed with an unknown exception", self->remote_address_);
     }
-    boost::system::error_code ignored;
     self->timer_.cancel();
-    self->socket_.close(ignored);
+    self->stream_.close();
     self->server_.detach(self.get());
 }
 
@@ -440,7 +439,7 @@ asio::awaitable<bool> connection::read_more(milliseconds timeout) {
     arm_timer(timeout);
     if (!output_.empty() && !co_await flush()) co_return false;
     make_room();
-    auto [ec, n] = co_await socket_.async_read_some(
+    auto [ec, n] = co_await stream_.async_read_some(
         asio::buffer(buffer_.data() + end_, buffer_.size() - end_), use_tuple);
     timer_.cancel();
     client_finished_ = ec == asio::error::eof;
@@ -464,7 +463,7 @@ void connection::make_room() {
 asio::awaitable<bool> connection::flush() {
     // No synchronous write_some before the asynchronous write: with one, clients lost a
     // request now and then while workers recycled under load (docs/benchmarks.md).
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(output_), use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(output_), use_tuple);
     output_.clear();
     co_return !ec;
 }
@@ -489,7 +488,7 @@ asio::awaitable<void> connection::serve_websocket(request& req,
     // connection (docs/benchmarks.md counts the bytes).
     std::vector<char>().swap(buffer_);
     std::string().swap(output_);
-    websocket_ = std::make_shared<websocket_session>(std::move(socket_), std::move(settings));
+    websocket_ = std::make_shared<websocket_session>(std::move(stream_), std::move(settings));
     auto session = websocket_;
     co_await session->run(req, endpoint.handler, std::move(verdict.subprotocol));
 }
@@ -528,8 +527,7 @@ asio::awaitable<void> connection::reply_and_close(int status) {
 
 asio::awaitable<void> connection::linger() {
     timer_.cancel();
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::socket_base::shutdown_send, ignored);  // the answer, then our FIN
+    stream_.shutdown_send();  // the answer, then our FIN
     if (client_finished_) co_return;
     idle_ = false;
     lingering_ = true;
@@ -540,7 +538,7 @@ asio::awaitable<void> connection::linger() {
         auto left = linger_until_ - std::chrono::steady_clock::now();
         if (left <= left.zero()) break;
         arm_timer(std::min<milliseconds>(lingering_timeout, std::chrono::ceil<milliseconds>(left)));
-        auto [ec, n] = co_await socket_.async_read_some(
+        auto [ec, n] = co_await stream_.async_read_some(
             asio::buffer(buffer_.data(), buffer_.size()), use_tuple);
         timer_.cancel();
         if (ec) break;  // the client's end, a timeout (or drain), or a reset
@@ -560,8 +558,7 @@ void connection::arm_timer(milliseconds timeout) {
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (ec) return;
         self->timed_out_ = true;
-        boost::system::error_code ignored;
-        self->socket_.cancel(ignored);  // the pending read or write returns; run() closes
+        self->stream_.cancel();  // the pending read or write returns; run() closes
     });
 }
 

@@ -4,7 +4,6 @@
 // write. The server hands connections over through serve_http1 (server::protocol).
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
@@ -15,6 +14,7 @@
 #include "corral/router.hpp"
 #include "http1/request_head_check.hpp"
 #include "server/server.hpp"
+#include "transport/transport_stream.hpp"
 #include "websocket/websocket_handshake.hpp"
 
 namespace corral {
@@ -22,13 +22,11 @@ namespace corral {
 class websocket_session;
 
 /// The HTTP/1.1 protocol for server: serves one accepted connection (server::protocol).
-void serve_http1(server& owner, server::socket_type socket, std::string remote_address);
+void serve_http1(server& owner, transport_stream stream, std::string remote_address);
 
 class connection : public served_connection, public std::enable_shared_from_this<connection> {
   public:
-    using socket_type = server::socket_type;
-
-    connection(server& owner, socket_type socket, std::string remote_address);
+    connection(server& owner, transport_stream stream, std::string remote_address);
 
     /// Serves requests until the client closes, a timeout or an error; then closes. The
     /// coroutine owns `self`: a connection lives exactly as long as it runs.
@@ -106,7 +104,7 @@ class connection : public served_connection, public std::enable_shared_from_this
     void make_room();
 
     server& server_;
-    socket_type socket_;
+    transport_stream stream_;
     boost::asio::steady_timer timer_;
     boost::asio::steady_timer stream_pause_;  ///< a streamed response's pause(); drain wakes it
     std::shared_ptr<websocket_session> websocket_;  ///< once upgraded

@@ -104,7 +104,7 @@ void server::serve(generic_stream::socket socket, const generic_stream::endpoint
         int on = 1;  // a response is written whole: never wait to coalesce it (Nagle)
         ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     }
-    speak_(*this, std::move(socket), peer_address(peer));
+    speak_(*this, transport_stream(std::move(socket)), peer_address(peer));
 }
 
 void server::accept_queued(acceptor& listener) {

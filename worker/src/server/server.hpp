@@ -18,16 +18,17 @@
 #include "server/access_log.hpp"
 #include "server/served_connection.hpp"
 #include "server/server_limits.hpp"
+#include "transport/transport_stream.hpp"
 
 namespace corral {
 
 class server {
   public:
-    using socket_type = boost::asio::generic::stream_protocol::socket;
+    using socket_type = transport_stream::socket_type;
     /// Serves one accepted connection from the peer `remote_address` ("unix" for a unix
-    /// socket): makes the protocol's connection, attach()es it at once, runs it, and
-    /// detach()es it when it closes. http1/connection.hpp's serve_http1 is one.
-    using protocol = std::function<void(server&, socket_type, std::string remote_address)>;
+    /// socket) over its transport: makes the protocol's connection, attach()es it at once,
+    /// runs it, and detach()es it when it closes. http1/connection.hpp's serve_http1 is one.
+    using protocol = std::function<void(server&, transport_stream, std::string remote_address)>;
 
     server(boost::asio::io_context& io, const router& routes, server_limits limits,
            access_log& requests_log, protocol speak);

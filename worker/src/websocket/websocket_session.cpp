@@ -38,8 +38,8 @@ int close_code_for(boost::system::error_code ec, const ws::close_reason& receive
 
 }  // namespace
 
-websocket_session::websocket_session(websocket_socket socket, websocket_settings settings)
-    : ws_(std::move(socket)),
+websocket_session::websocket_session(transport_stream stream, websocket_settings settings)
+    : ws_(std::move(stream)),
       settings_(std::move(settings)),
       changed_(ws_.get_executor()),
       keepalive_(ws_.get_executor()) {
@@ -247,9 +247,8 @@ void websocket_session::keep_alive() {
         // code 1006) and the session ends.
         log::debug("WebSocket client silent for {} ms after a ping: disconnecting",
                    settings_.ping_interval.count());
-        boost::system::error_code ignored;
-        beast::get_lowest_layer(ws_).shutdown(asio::socket_base::shutdown_both, ignored);
-        beast::get_lowest_layer(ws_).cancel(ignored);
+        ws_.next_layer().shutdown_both();
+        ws_.next_layer().cancel();
         if (reader_parked_) stop_reading();
         return;
     }

@@ -1,5 +1,5 @@
 #pragma once
-// One upgraded connection: Beast's websocket stream over the connection's socket, the
+// One upgraded connection: Beast's websocket stream over the connection's transport, the
 // handler's view of it (corral::websocket), and a read loop that always runs, so pings,
 // pongs, the client's close and the idle timeout are handled even while the handler only
 // sends. It holds at most one received message the handler has not taken yet (and reads
@@ -15,7 +15,8 @@
 #include <string>
 
 #include "corral/websocket.hpp"
-#include "websocket/websocket_teardown.hpp"  // before Beast instantiates its own teardown
+#include "transport/transport_stream.hpp"
+#include "websocket/websocket_teardown.hpp"  // Beast's teardown for transport_stream
 
 namespace corral {
 
@@ -31,7 +32,7 @@ struct websocket_settings {
 class websocket_session final : public websocket,
                                 public std::enable_shared_from_this<websocket_session> {
   public:
-    websocket_session(websocket_socket socket, websocket_settings settings);
+    websocket_session(transport_stream stream, websocket_settings settings);
 
     /// Answers the upgrade request with 101, runs the handler, and closes (1000, or 1011
     /// when the handler threw) unless a close happened already. False when the handshake
@@ -49,7 +50,7 @@ class websocket_session final : public websocket,
 
   private:
     /// Without permessage-deflate (not offered): a smaller stream.
-    using stream_type = boost::beast::websocket::stream<websocket_socket, false>;
+    using stream_type = boost::beast::websocket::stream<transport_stream, false>;
 
     boost::asio::awaitable<bool> accept(request& req);
     /// The read loop: reads the next message unless the close started or the handler has
