@@ -5,7 +5,7 @@
 #include <set>
 #include <vector>
 
-#include "http1/field_text.hpp"
+#include "http/field_text.hpp"
 
 namespace corral {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string_view>
 
-#include "http1/field_text.hpp"
+#include "http/field_text.hpp"
 
 namespace corral {
 namespace {
