@@ -16,24 +16,38 @@ namespace {
 
 using folder_graph = std::map<std::string, std::set<std::string>>;
 
-/// For each folder of worker/src, the other folders of worker/src its files include.
+/// The folder of worker/src an include line names ("server" for `#include "server/x.hpp"`
+/// or `#include <server/x.hpp>`, both of which compile: worker/src is on the include
+/// path), or "" for any other line.
+std::string included_folder(const std::string& line) {
+    auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line.compare(start, 8, "#include") != 0) return {};
+    auto open = line.find_first_of("\"<", start + 8);
+    if (open == std::string::npos) return {};
+    auto slash = line.find('/', open + 1);
+    auto close = line.find_first_of("\">", open + 1);
+    if (slash == std::string::npos || close == std::string::npos || close < slash) return {};
+    return line.substr(open + 1, slash - open - 1);
+}
+
+/// For each folder of worker/src, the other folders of worker/src its files (in it or
+/// below it) include.
 folder_graph worker_folder_includes() {
     auto root = std::filesystem::path(CORRAL_SOURCE_DIR) / "worker" / "src";
     std::set<std::string> folders;
     for (const auto& entry : std::filesystem::directory_iterator(root))
         if (entry.is_directory()) folders.insert(entry.path().filename().string());
     folder_graph graph;
-    const std::string directive = "#include \"";
     for (const auto& folder : folders) {
         graph[folder];
-        for (const auto& file : std::filesystem::directory_iterator(root / folder)) {
+        for (const auto& file : std::filesystem::recursive_directory_iterator(root / folder)) {
+            if (!file.is_regular_file()) continue;
             std::ifstream in(file.path());
             REQUIRE_MESSAGE(in, "cannot read " << file.path());
             for (std::string line; std::getline(in, line);) {
-                if (line.rfind(directive, 0) != 0) continue;
-                auto slash = line.find('/', directive.size());
-                if (slash == std::string::npos) continue;
-                auto target = line.substr(directive.size(), slash - directive.size());
+                auto target = included_folder(line);
+                if (target == "..")
+                    FAIL_CHECK(file.path() << " includes by a relative path: " << line);
                 if (target != folder && folders.count(target)) graph[folder].insert(target);
             }
         }
@@ -41,15 +55,30 @@ folder_graph worker_folder_includes() {
     return graph;
 }
 
-/// A cycle through `from` as "a -> b -> a", or "" when there is none.
+std::string listed(const std::set<std::string>& folders) {
+    std::string text = "{";
+    for (const auto& folder : folders) {
+        if (text.size() > 1) text += ", ";
+        text += folder;
+    }
+    text += "}";
+    return text;
+}
+
+/// A cycle reachable from the last folder of `path` as "a -> b -> a", or "" when there is
+/// none.
 std::string cycle_from(const folder_graph& graph, const std::string& from,
                        std::vector<std::string>& path) {
     for (const auto& next : graph.at(from)) {
         auto seen = std::find(path.begin(), path.end(), next);
         if (seen != path.end()) {
             std::string text;
-            for (auto it = seen; it != path.end(); ++it) text += *it + " -> ";
-            return text + next;
+            for (auto it = seen; it != path.end(); ++it) {
+                text += *it;
+                text += " -> ";
+            }
+            text += next;
+            return text;
         }
         path.push_back(next);
         if (auto found = cycle_from(graph, next, path); !found.empty()) return found;
@@ -72,6 +101,8 @@ TEST_CASE("worker/src: no two folders include each other, directly or through ot
 
 TEST_CASE("worker/src: the server and the transport include no protocol") {
     auto graph = worker_folder_includes();
-    CHECK(graph.at("server") == std::set<std::string>{"transport"});
-    CHECK(graph.at("transport").empty());
+    CHECK_MESSAGE(graph.at("server") == std::set<std::string>{"transport"},
+                  "server/ includes " << listed(graph.at("server")));
+    CHECK_MESSAGE(graph.at("transport").empty(),
+                  "transport/ includes " << listed(graph.at("transport")));
 }

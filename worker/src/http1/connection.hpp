@@ -78,7 +78,7 @@ class connection : public served_connection, public std::enable_shared_from_this
     /// Sends the head, then lets the producer write the body; false when the connection
     /// must close (the client went away or the producer failed).
     boost::asio::awaitable<bool> stream_body(const response& res, bool chunked);
-    /// Hands the socket to a WebSocket session when the upgrade request passes, else
+    /// Hands the transport to a WebSocket session when the upgrade request passes, else
     /// answers why not; the connection ends either way.
     boost::asio::awaitable<void> serve_websocket(request& req,
                                                  const router::websocket_endpoint& endpoint,

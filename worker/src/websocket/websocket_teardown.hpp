@@ -6,10 +6,12 @@
 // tests the bytes_transferred of its own call, always 0) and closes the socket with the
 // client's data unread: the kernel then answers with a reset, and a client still sending
 // (a message over the size limit, say) may lose the close frame before it reads it.
-// Beast finds async_teardown for a stream type by argument-dependent lookup (its
-// customization point), so this one, beside transport_stream, is the one it uses. The
-// closing handshake's timeout (handshake_timeout) still bounds it: Beast closes the
-// stream when it expires (beast_close_socket), which ends the read here.
+// Beast calls async_teardown unqualified (its customization point): argument-dependent
+// lookup finds this one in transport_stream's namespace beside Beast's catch-all
+// template, and this one, more specialized, is chosen (the catch-all's static_assert
+// would stop the build otherwise). Code that makes a websocket::stream<transport_stream>
+// includes this header. The closing handshake's timeout (handshake_timeout) still bounds
+// it: Beast closes the stream when it expires (beast_close_socket), which ends the read.
 
 #include <array>
 #include <boost/asio/buffer.hpp>
